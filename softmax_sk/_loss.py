@@ -1,0 +1,236 @@
+"""The multinomial cross-entropy data term: value, gradient, Hessian-vector product.
+
+Conventions
+-----------
+The coefficients are one flat vector ``w`` of length ``n_dof * k`` whose
+C-ordered reshape to ``(n_dof, k)`` is
+
+* rows ``0 .. n_features - 1``: the weights, one column per free class;
+* row ``n_features`` (only when ``fit_intercept``): the intercepts.
+
+``n_dof = n_features + fit_intercept``. With ``K`` classes there are ``k = K``
+free classes, or ``k = K - 1`` with a *reference* class (class 0, logit fixed
+at 0), which is how a two-class problem is fitted: softmax with a reference
+class is exactly logistic regression. The estimator's ``coef_`` is the
+transpose of the weight rows.
+
+The data term is the weighted *mean* cross-entropy
+
+    L(w) = sum_i s_i * (logsumexp(z_i) - z_{i, y_i}) / sum_i s_i,
+    z_i  = x_i @ W + b,
+
+i.e. the scikit-learn objective ``C * sum_i s_i CE_i + penalty`` divided by
+``C * sum(s)``: the same minimiser, better conditioned and independent of the
+number of samples.
+
+Everything is evaluated over blocks of rows whose partial sums are added, so
+the ``n_samples x k`` working set never exceeds one block, for dense X (any
+memory order) and scipy sparse CSR X alike (CSC X is evaluated as one block).
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._softmax import _softmax_inplace
+
+# Rows per block are chosen so that one block of logits holds about this many
+# entries (1 MiB of float64): large enough for efficient matrix products, small
+# enough to stay in cache between the element-wise passes.
+_BLOCK_ENTRIES = 2**17
+_MIN_BLOCK_ROWS = 256
+
+
+class SoftmaxLoss:
+    """Weighted mean cross-entropy of a linear softmax model on fixed data.
+
+    A pure function of the coefficients: the object only holds the data and
+    the layout (see the module docstring), never a fitted state.
+
+    Parameters
+    ----------
+    X : ndarray or scipy.sparse CSR matrix of shape (n_samples, n_features)
+        float32 or float64; used as it is (no copy, no upcast).
+    y : ndarray of int of shape (n_samples,)
+        Class index in ``0 .. n_classes - 1`` of each sample.
+    n_classes : int
+        Number of classes, at least 2.
+    sample_weight : ndarray of shape (n_samples,)
+        Non-negative weights with a positive sum; normalised internally.
+    fit_intercept : bool
+        Whether the last coefficient row is an intercept.
+    reference : bool
+        Whether class 0 is a reference class with logits fixed at 0.
+    """
+
+    def __init__(self, X, y, n_classes, sample_weight, *, fit_intercept, reference):
+        self.dtype = X.dtype
+        self.n_features = X.shape[1]
+        self.fit_intercept = fit_intercept
+        self.reference = reference
+        self.k = n_classes - 1 if reference else n_classes
+        self.n_dof = self.n_features + int(fit_intercept)
+        self.size = self.n_dof * self.k
+
+        rows = max(_MIN_BLOCK_ROWS, _BLOCK_ENTRIES // max(self.k, 1))
+        self.blocks = _row_blocks(X, rows)
+        sw = np.asarray(sample_weight, dtype=np.float64)
+        self.sw = (sw / sw.sum()).astype(self.dtype)
+        # Column of the observed class in the stored logits; -1 for the reference.
+        self.col = (np.asarray(y) - int(reference)).astype(np.intp)
+
+    # -- layout -----------------------------------------------------------------
+    def split(self, w):
+        """Weights (n_features, k) and intercept (k,) or None, as views of ``w``."""
+        w = np.asarray(w).reshape(self.n_dof, self.k)
+        return w[: self.n_features], (w[-1] if self.fit_intercept else None)
+
+    def _raw(self, Xb, weights, intercept):
+        z = np.asarray(Xb @ weights)
+        if intercept is not None:
+            z += intercept
+        return z
+
+    def _observed(self, b):
+        """Rows of block ``b`` whose class is stored, and that class's column."""
+        col = self.col[b]
+        rows = np.flatnonzero(col >= 0) if self.reference else np.arange(col.size)
+        return rows, col[rows]
+
+    def _weights(self, w):
+        weights, intercept = self.split(np.asarray(w, dtype=self.dtype))
+        return weights, intercept
+
+    def _accumulate(self, grad, Xb, G):
+        """Add the block's contribution ``X_b^T G`` (and ``sum G``) to ``grad``."""
+        gw, gb = self.split(grad)
+        gw += np.asarray(Xb.T @ G)
+        if gb is not None:
+            gb += G.sum(axis=0)
+
+    # -- value and gradient ----------------------------------------------------
+    def loss(self, w):
+        """The data term ``L(w)`` as a Python float."""
+        return self.loss_gradient(w, need_gradient=False)[0]
+
+    def loss_gradient(self, w, need_gradient=True):
+        """``(L(w), grad L(w))``; the gradient is a flat float64 array.
+
+        Per row, with probabilities ``p_i`` and one-hot ``e_{y_i}``, the
+        gradient of the logits is ``s_i (p_i - e_{y_i})``; the weights' gradient
+        is ``X^T`` of that, the intercepts' its column sum.
+        """
+        weights, intercept = self._weights(w)
+        loss = 0.0
+        grad = np.zeros(self.size, dtype=self.dtype) if need_gradient else None
+        for b, Xb in self.blocks:
+            z = self._raw(Xb, weights, intercept)
+            rows, cols = self._observed(b)
+            s = self.sw[b]
+            z_obs = np.zeros_like(s)
+            z_obs[rows] = z[rows, cols]
+            lse = _softmax_inplace(z, self.reference)  # z now holds probabilities
+            loss += float(np.dot(s, lse - z_obs))
+            if need_gradient:
+                z *= s[:, None]
+                z[rows, cols] -= s[rows]
+                self._accumulate(grad, Xb, z)
+        if need_gradient:
+            grad = grad.astype(np.float64, copy=False)
+        return loss, grad
+
+    # -- second order ----------------------------------------------------------
+    def gradient_hessp(self, w):
+        """``(L(w), grad L(w), hessp)`` with ``hessp(v)`` the Hessian at ``w`` times ``v``.
+
+        Per row, the Hessian of the loss in the logits is
+        ``s_i (diag(p_i) - p_i p_i^T)``, so with ``r_i = x_i @ V + v_b``,
+
+            H v = X^T [ s_i * p_i * (r_i - <p_i, r_i>) ]   (element-wise in the class),
+
+        and the intercept part is the column sum of the bracket. The reference
+        class, if any, has ``r = 0`` and drops out of ``<p_i, r_i>``. The
+        probabilities of the current ``w`` are kept (n_samples x k) for the
+        products.
+        """
+        weights, intercept = self._weights(w)
+        loss = 0.0
+        grad = np.zeros(self.size, dtype=self.dtype)
+        probas = []
+        for b, Xb in self.blocks:
+            z = self._raw(Xb, weights, intercept)
+            rows, cols = self._observed(b)
+            s = self.sw[b]
+            z_obs = np.zeros_like(s)
+            z_obs[rows] = z[rows, cols]
+            lse = _softmax_inplace(z, self.reference)
+            loss += float(np.dot(s, lse - z_obs))
+            probas.append(z.copy())
+            z *= s[:, None]
+            z[rows, cols] -= s[rows]
+            self._accumulate(grad, Xb, z)
+
+        def hessp(v):
+            vw, vb = self._weights(v)
+            out = np.zeros(self.size, dtype=self.dtype)
+            for (b, Xb), p in zip(self.blocks, probas):
+                r = self._raw(Xb, vw, vb)
+                r *= p
+                t = r.sum(axis=1)
+                r -= p * t[:, None]
+                r *= self.sw[b][:, None]
+                self._accumulate(out, Xb, r)
+            return out.astype(np.float64, copy=False)
+
+        return loss, grad.astype(np.float64, copy=False), hessp
+
+    def hessian(self, w):
+        """The full Hessian (size x size) at ``w``, for problems small enough to afford it.
+
+        Block ``(a, c)`` of classes is ``X1^T diag(s * (delta_ac p_a - p_a p_c)) X1``
+        with ``X1`` = X with a column of ones when ``fit_intercept``.
+        """
+        weights, intercept = self._weights(w)
+        k, m = self.k, self.n_dof
+        H = np.zeros((m, k, m, k))
+        for b, Xb in self.blocks:
+            z = self._raw(Xb, weights, intercept).astype(np.float64)
+            Xb = Xb.toarray() if sp.issparse(Xb) else Xb
+            Xb = Xb.astype(np.float64)
+            if self.fit_intercept:
+                Xb = np.hstack([Xb, np.ones((Xb.shape[0], 1))])
+            _softmax_inplace(z, self.reference)
+            s = self.sw[b].astype(np.float64)
+            for a in range(k):
+                for c in range(a, k):
+                    d = -z[:, a] * z[:, c]
+                    if a == c:
+                        d += z[:, a]
+                    block = Xb.T @ (Xb * (s * d)[:, None])
+                    H[:, a, :, c] += block
+                    if c != a:
+                        H[:, c, :, a] += block
+        return H.reshape(m * k, m * k)
+
+
+def _row_blocks(X, rows):
+    """``[(slice, X[slice]), ...]`` over consecutive row blocks, without copying X.
+
+    Dense blocks are views; a CSR block shares the parent's data and indices.
+    CSC X, whose rows cannot be sliced without a copy, is one block.
+    """
+    n = X.shape[0]
+    if sp.issparse(X) and X.format != "csr":
+        return [(slice(0, n), X)]
+    out = []
+    for a in range(0, n, rows):
+        b = slice(a, min(a + rows, n))
+        if sp.issparse(X):
+            lo, hi = X.indptr[b.start], X.indptr[b.stop]
+            Xb = sp.csr_matrix(
+                (X.data[lo:hi], X.indices[lo:hi], X.indptr[b.start : b.stop + 1] - lo),
+                shape=(b.stop - b.start, X.shape[1]),
+            )
+        else:
+            Xb = X[b]
+        out.append((b, Xb))
+    return out

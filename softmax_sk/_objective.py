@@ -1,0 +1,57 @@
+"""The penalised objective as the callables the solvers take.
+
+It joins a data term (``_loss.SoftmaxLoss``) and a penalty
+(``_penalty.ElasticNet``): the *smooth* part is the data term plus the L2 term;
+the L1 term, if any, is left to the solvers that handle it (``l1_value``,
+``min_norm_subgradient``). It also counts data passes, the cost unit the
+benchmarks report: one ``fun_grad`` or ``fun`` is one pass, one Hessian-vector
+product is one pass.
+"""
+
+
+class Objective:
+    def __init__(self, loss, penalty):
+        self.loss = loss
+        self.penalty = penalty
+        self.n_passes = 0
+
+    @property
+    def size(self):
+        return self.loss.size
+
+    @property
+    def has_l1(self):
+        return self.penalty.has_l1
+
+    @property
+    def penalized(self):
+        """Boolean mask of the penalised entries of the flat coefficients."""
+        return self.penalty.penalized
+
+    def fun(self, w):
+        """Smooth objective value only (a cheaper pass: no gradient product)."""
+        self.n_passes += 1
+        return self.loss.loss(w) + self.penalty.smooth_value(w)
+
+    def fun_grad(self, w):
+        """Smooth objective and its gradient (float64, flat)."""
+        self.n_passes += 1
+        f, g = self.loss.loss_gradient(w)
+        return f + self.penalty.smooth_value(w), g + self.penalty.smooth_gradient(w)
+
+    def fun_grad_hessp(self, w):
+        """Smooth objective, gradient, and a Hessian-vector product at ``w``."""
+        self.n_passes += 1
+        f, g, data_hessp = self.loss.gradient_hessp(w)
+
+        def hessp(v):
+            self.n_passes += 1
+            return data_hessp(v) + self.penalty.smooth_hessp(v)
+
+        return f + self.penalty.smooth_value(w), g + self.penalty.smooth_gradient(w), hessp
+
+    def l1_value(self, w):
+        return self.penalty.l1_value(w)
+
+    def min_norm_subgradient(self, w, grad_smooth):
+        return self.penalty.min_norm_subgradient(w, grad_smooth)

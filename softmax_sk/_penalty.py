@@ -1,0 +1,88 @@
+"""Penalties on the weights: L2, L1, elastic net, none.
+
+scikit-learn's objective is ``C * sum_i s_i CE_i + (1 - r)/2 ||W||^2 + r ||W||_1``
+with ``r = l1_ratio``; divided by ``C * sum(s)`` (see ``_loss``), the penalty
+becomes ``alpha * ((1 - r)/2 ||W||^2 + r ||W||_1)`` with ``alpha = 1 / (C sum(s))``.
+``C = inf`` gives ``alpha = 0``: no penalty. The intercept row is never penalised.
+
+A penalty is split into a smooth part (the L2 term: value, gradient, Hessian
+diagonal), which solvers add to the data term, and a non-smooth part (the L1
+term: value, proximal operator, minimum-norm subgradient), which only the
+proximal / orthant-wise solvers see.
+"""
+
+import numpy as np
+
+
+class ElasticNet:
+    """``l2 / 2 * ||W||^2 + l1 * ||W||_1`` on the flat coefficients, intercept excluded.
+
+    Parameters
+    ----------
+    l2, l1 : float
+        Non-negative strengths of the two terms.
+    penalized : ndarray of bool
+        Which entries of the flat coefficient vector are penalised.
+    """
+
+    def __init__(self, l2, l1, penalized):
+        self.l2 = float(l2)
+        self.l1 = float(l1)
+        self.penalized = penalized
+
+    @classmethod
+    def from_C(cls, C, l1_ratio, sum_weights, penalized):
+        """The scaled scikit-learn penalty for ``C``, ``l1_ratio`` (see module docstring)."""
+        alpha = 0.0 if np.isinf(C) else 1.0 / (C * sum_weights)
+        return cls(alpha * (1.0 - l1_ratio), alpha * l1_ratio, penalized)
+
+    @property
+    def has_l1(self):
+        return self.l1 > 0
+
+    # -- smooth part (L2) -------------------------------------------------------
+    def smooth_value(self, w):
+        wp = w[self.penalized]
+        return 0.5 * self.l2 * float(wp @ wp)
+
+    def smooth_gradient(self, w):
+        g = np.zeros_like(w)
+        g[self.penalized] = self.l2 * w[self.penalized]
+        return g
+
+    def smooth_hessp(self, v):
+        return self.smooth_gradient(v)
+
+    # -- non-smooth part (L1) ---------------------------------------------------
+    def l1_value(self, w):
+        return self.l1 * float(np.abs(w[self.penalized]).sum())
+
+    def prox(self, w, step):
+        """Proximal operator of ``step * l1 * ||.||_1``: soft thresholding."""
+        out = w.copy()
+        wp = w[self.penalized]
+        out[self.penalized] = np.sign(wp) * np.maximum(np.abs(wp) - step * self.l1, 0.0)
+        return out
+
+    def min_norm_subgradient(self, w, grad_smooth):
+        """The element of smallest norm in the subdifferential of the full objective.
+
+        ``grad_smooth`` is the gradient of the smooth part (data term + L2). This
+        is zero exactly at a minimiser, so its max-norm is the stopping criterion
+        for every solver (it equals the gradient when ``l1 == 0``).
+        """
+        if not self.has_l1:
+            return grad_smooth
+        g = grad_smooth.copy()
+        wp, gp = w[self.penalized], grad_smooth[self.penalized]
+        sub = np.where(
+            wp > 0,
+            gp + self.l1,
+            np.where(
+                wp < 0,
+                gp - self.l1,
+                np.sign(gp) * np.maximum(np.abs(gp) - self.l1, 0.0),
+            ),
+        )
+        g[self.penalized] = sub
+        return g

@@ -1,0 +1,158 @@
+"""Numerically stable softmax, log-softmax and log-sum-exp.
+
+Every function here shifts the logits by their row maximum before
+exponentiating, so the result is finite and normalised for any finite input
+(logits of +-1e300 included). The public functions work on any array that
+follows the Python array API standard (NumPy, CuPy, PyTorch through
+``array_api_compat``); the private ``_softmax_inplace`` is the NumPy kernel
+that the loss uses on its row blocks.
+
+A *reference* class, used for two-class problems, is a class whose logit is
+fixed at 0 and not stored: the logits ``z`` of shape ``(n, k)`` then describe
+``k + 1`` classes, the reference being class 0.
+"""
+
+import numpy as np
+
+__all__ = ["log_softmax", "logsumexp", "softmax"]
+
+
+def _namespace(x):
+    """The array API namespace of ``x`` (NumPy for lists and NumPy arrays)."""
+    if isinstance(x, np.ndarray) or not hasattr(x, "shape"):
+        return np
+    from sklearn.externals.array_api_compat import array_namespace
+
+    return array_namespace(x)
+
+
+def _shifted(z, axis, xp):
+    """``(z - m, m)`` with ``m`` the maximum along ``axis`` (kept as a dimension).
+
+    A row whose maximum is not finite (``-inf`` everywhere, say) is shifted by 0
+    instead, so that no ``inf - inf`` appears.
+    """
+    m = xp.max(z, axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+    with np.errstate(over="ignore"):  # 1e308 - (-1e308) overflows to -inf: exp -> 0
+        return z - m, m
+
+
+def logsumexp(z, axis=-1):
+    """Log of the sum of exponentials of ``z`` along ``axis``, computed stably.
+
+    Parameters
+    ----------
+    z : array of shape (..., n_classes)
+        Logits. Any finite values, however large or small.
+    axis : int, default=-1
+        Axis to reduce.
+
+    Returns
+    -------
+    lse : array
+        ``log(sum(exp(z), axis))``, with ``axis`` removed. Finite for finite ``z``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from softmax_sk import logsumexp
+    >>> float(logsumexp(np.array([1000.0, 1000.0])))  # log(2) + 1000, no overflow
+    1000.6931471805599
+    """
+    xp = _namespace(z)
+    z = xp.asarray(z)
+    shifted, m = _shifted(z, axis, xp)
+    lse = xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True)) + m
+    return xp.squeeze(lse, axis=axis)
+
+
+def log_softmax(z, axis=-1):
+    """Log of the softmax of ``z`` along ``axis``: ``z - logsumexp(z)``.
+
+    Computed from the shifted logits, never as ``log(softmax(z))``, so a class
+    whose probability underflows to 0 still gets its exact, finite log
+    probability.
+
+    Parameters
+    ----------
+    z : array of shape (..., n_classes)
+        Logits.
+    axis : int, default=-1
+        The class axis.
+
+    Returns
+    -------
+    log_p : array of the shape of ``z``
+        Log probabilities; ``exp(log_p)`` sums to 1 along ``axis``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from softmax_sk import log_softmax
+    >>> log_softmax(np.array([0.0, 800.0]))  # log(softmax) would give -inf
+    array(-800.,    0.])
+    """
+    xp = _namespace(z)
+    z = xp.asarray(z)
+    shifted, _ = _shifted(z, axis, xp)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+
+
+def softmax(z, axis=-1):
+    """Softmax of ``z`` along ``axis``: ``exp(z) / sum(exp(z))``, computed stably.
+
+    Parameters
+    ----------
+    z : array of shape (..., n_classes)
+        Logits.
+    axis : int, default=-1
+        The class axis.
+
+    Returns
+    -------
+    p : array of the shape of ``z``
+        Probabilities in [0, 1] that sum to 1 along ``axis``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from softmax_sk import softmax
+    >>> softmax(np.array([[1e300, -1e300], [0.0, 0.0]]))
+    array([[1. , 0. ],
+           [0.5, 0.5]])
+    """
+    xp = _namespace(z)
+    z = xp.asarray(z)
+    shifted, _ = _shifted(z, axis, xp)
+    e = xp.exp(shifted)
+    return e / xp.sum(e, axis=axis, keepdims=True)
+
+
+def _softmax_inplace(z, reference):
+    """Overwrite the logits ``z`` (n, k) by their probabilities; return the log-sum-exp.
+
+    With ``reference=True`` the logits of an implicit class 0, fixed at 0, take
+    part in the normalisation: the rows of the result then sum to
+    ``1 - p_reference``. The row log-sum-exp (over all classes) is returned as a
+    new array of shape (n,).
+    """
+    m = z.max(axis=1)
+    if reference:
+        np.maximum(m, 0.0, out=m)
+    z -= m[:, None]
+    np.exp(z, out=z)
+    total = z.sum(axis=1)
+    if reference:
+        total += np.exp(-m)
+    z /= total[:, None]
+    np.log(total, out=total)
+    total += m
+    return total
+
+
+def _log_softmax_with_reference(z, reference):
+    """Log probabilities of all classes (n, k + reference) from stored logits (n, k)."""
+    if reference:
+        z = np.concatenate([np.zeros_like(z[:, :1]), z], axis=1)
+    return log_softmax(z, axis=1)

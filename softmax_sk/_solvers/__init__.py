@@ -1,0 +1,37 @@
+"""Solvers: each takes an ``Objective`` and returns a ``SolverResult``.
+
+A solver is a function ``solve(obj, x0, *, tol, max_iter, verbose)``; it uses
+only the objective's callables named in its module docstring and knows nothing
+of the estimator. Adding one is a new module and one line in ``SOLVERS``.
+"""
+
+from ._base import SolverResult
+from ._lbfgs import lbfgs
+from ._newton import newton_cg
+
+# name -> (function, handles an L1 term). "owlqn" is the orthant-wise mode of
+# the L-BFGS code; "lbfgs" refuses an L1 term, as scikit-learn's does.
+SOLVERS = {
+    "lbfgs": (lbfgs, False),
+    "newton-cg": (newton_cg, True),
+    "owlqn": (lbfgs, True),
+}
+
+# Below this many coefficients a Newton iteration (CG on Hessian-vector
+# products) is cheap next to the passes it saves; above it L-BFGS wins.
+_NEWTON_MAX_SIZE = 2000
+
+
+def choose_solver(n_coefs, has_l1):
+    """The solver ``solver="auto"`` runs: the rule is documented in the README.
+
+    * at most ``_NEWTON_MAX_SIZE`` coefficients: ``"newton-cg"`` (orthant-wise
+      with an L1 term);
+    * otherwise ``"owlqn"`` with an L1 term, ``"lbfgs"`` without.
+    """
+    if n_coefs <= _NEWTON_MAX_SIZE:
+        return "newton-cg"
+    return "owlqn" if has_l1 else "lbfgs"
+
+
+__all__ = ["SOLVERS", "SolverResult", "choose_solver"]

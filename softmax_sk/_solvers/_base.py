@@ -1,0 +1,89 @@
+"""What every solver returns, and the one stopping rule they share.
+
+Stopping rule: a solver has converged when the max-norm of the minimum-norm
+subgradient of the scaled objective (the plain gradient without an L1 term) is
+at most ``tol``. The objective is the mean cross-entropy plus the scaled
+penalty (see ``softmax_sk._loss``), so ``tol`` does not depend on the number of
+samples or on ``C``'s effect on the loss scale.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class SolverResult:
+    """Outcome of a solver run.
+
+    Attributes
+    ----------
+    x : ndarray
+        The final coefficients (flat, float64).
+    n_iter : int
+        Number of iterations the solver took.
+    converged : bool
+        Whether the stopping rule held at ``x``.
+    grad_norm : float
+        Max-norm of the (minimum-norm sub)gradient at ``x``.
+    message : str
+        Why the solver stopped, in words.
+    """
+
+    x: np.ndarray
+    n_iter: int
+    converged: bool
+    grad_norm: float
+    message: str = ""
+
+
+def max_norm(g):
+    return float(np.max(np.abs(g))) if g.size else 0.0
+
+
+def is_flat(f_new, f):
+    """Whether two objective values are equal up to rounding.
+
+    Close to the optimum the decrease a step brings falls below the precision
+    of the objective, and the Armijo test can no longer tell a good step from a
+    bad one. The line searches then accept a step that reduces the gradient.
+    """
+    return abs(f_new - f) <= 1e3 * np.finfo(float).eps * max(abs(f), 1.0)
+
+
+class Progress:
+    """One line per iteration on stdout when ``verbose > 0``."""
+
+    def __init__(self, name, verbose):
+        self.name = name
+        self.verbose = verbose
+
+    def __call__(self, it, fun, grad_norm, step):
+        if self.verbose > 0:
+            print(
+                f"[{self.name}] iter {it:4d}  objective {fun:.10e}  "
+                f"|grad|_max {grad_norm:.3e}  step {step:.3e}",
+                flush=True,
+            )
+
+
+def orthant_wise(obj, x, pg, d):
+    """Prepare an orthant-wise step from ``x`` along ``d`` (Andrew & Gao 2007).
+
+    On penalised entries, components of ``d`` that do not descend along the
+    pseudo-gradient ``-pg`` are dropped, and the orthant to stay in is the sign
+    of ``x`` (or of ``-pg`` where ``x`` is 0). Returns ``(d, project)`` where
+    ``project(x_new)`` zeroes the penalised entries that left the orthant.
+    Without an L1 term, ``d`` is returned unchanged and ``project`` is the identity.
+    """
+    if not obj.has_l1:
+        return d, lambda x_new: x_new
+    d = np.where((d * pg >= 0) & obj.penalized, 0.0, d)
+    orthant = np.where(x != 0, np.sign(x), np.sign(-pg))
+    mask = obj.penalized
+
+    def project(x_new):
+        x_new[(np.sign(x_new) != orthant) & mask] = 0.0
+        return x_new
+
+    return d, project
