@@ -182,9 +182,7 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         )
         penalized = np.zeros((loss.n_dof, loss.k), dtype=bool)
         penalized[:n_features] = True
-        penalty = ElasticNet.from_C(
-            self.C, self.l1_ratio, weights.sum(), penalized.ravel()
-        )
+        penalty = ElasticNet.from_C(self.C, self.l1_ratio, weights.sum(), penalized.ravel())
         solver = self._resolve_solver(loss.size, penalty.has_l1)
         obj = Objective(loss, penalty)
 

@@ -172,7 +172,7 @@ class SoftmaxLoss:
         def hessp(v):
             vw, vb = self._weights(v)
             out = np.zeros(self.size, dtype=self.dtype)
-            for (b, Xb), p in zip(self.blocks, probas):
+            for (_, Xb), p in zip(self.blocks, probas, strict=True):
                 r = self._raw(Xb, vw, vb)
                 r *= p
                 t = r.sum(axis=1)

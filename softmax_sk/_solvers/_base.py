@@ -67,18 +67,19 @@ class Progress:
             )
 
 
-def orthant_wise(obj, x, pg, d):
+def orthant_wise(obj, x, pg, d, clip=True):
     """Prepare an orthant-wise step from ``x`` along ``d`` (Andrew & Gao 2007).
 
-    On penalised entries, components of ``d`` that do not descend along the
-    pseudo-gradient ``-pg`` are dropped, and the orthant to stay in is the sign
-    of ``x`` (or of ``-pg`` where ``x`` is 0). Returns ``(d, project)`` where
+    With ``clip``, components of ``d`` on penalised entries that do not descend
+    along the pseudo-gradient ``-pg`` are dropped. The orthant to stay in is the
+    sign of ``x`` (or of ``-pg`` where ``x`` is 0). Returns ``(d, project)`` where
     ``project(x_new)`` zeroes the penalised entries that left the orthant.
     Without an L1 term, ``d`` is returned unchanged and ``project`` is the identity.
     """
     if not obj.has_l1:
         return d, lambda x_new: x_new
-    d = np.where((d * pg >= 0) & obj.penalized, 0.0, d)
+    if clip:
+        d = np.where((d * pg >= 0) & obj.penalized, 0.0, d)
     orthant = np.where(x != 0, np.sign(x), np.sign(-pg))
     mask = obj.penalized
 

@@ -34,7 +34,7 @@ def _two_loop(v, pairs):
     if pairs:
         s, y, _ = pairs[-1]
         q *= float(s @ y) / float(y @ y)
-    for (s, y, rho), a in zip(pairs, reversed(alphas)):
+    for (s, y, rho), a in zip(pairs, reversed(alphas), strict=True):
         b = rho * float(y @ q)
         q += (a - b) * s
     return q
@@ -64,7 +64,9 @@ def lbfgs(obj, x0, *, tol, max_iter, verbose=0):
             F_new = f_s_new + obj.l1_value(x_new)
             if F_new <= F + 1e-4 * float(pg @ (x_new - x)):
                 break
-            if is_flat(F_new, F) and max_norm(obj.min_norm_subgradient(x_new, g_new)) < max_norm(pg):
+            if is_flat(F_new, F) and max_norm(obj.min_norm_subgradient(x_new, g_new)) < max_norm(
+                pg
+            ):
                 break
             t *= 0.5
         else:
@@ -82,4 +84,3 @@ def lbfgs(obj, x0, *, tol, max_iter, verbose=0):
         n_iter = max_iter
     grad_norm = max_norm(pg)
     return SolverResult(x, n_iter, grad_norm <= tol, grad_norm, message)
-

@@ -8,7 +8,7 @@ The Hessian of the scaled objective at ``w`` is, in the logits of each sample,
 ``SoftmaxLoss.gradient_hessp``), plus ``l2`` on the penalised weights. It is
 positive semi-definite, and singular without an L2 term (``C=inf`` with a
 redundant class, or pure L1 with more features than samples), so each Newton
-iteration solves ``(H + mu I) d = -g`` with ``mu = |g|``: the regularised
+iteration solves ``(H + mu I) d = -g`` with ``mu = 0.1 |g|``: the regularised
 Newton method of Li, Fukushima, Qi and Yamashita (2004), whose damping vanishes
 at the optimum and keeps quadratic convergence. Conjugate gradients give a
 descent direction after any number of steps. Each Newton iteration runs CG until the
@@ -30,6 +30,10 @@ quadratically to the exact L1 solution.
 import numpy as np
 
 from ._base import Progress, SolverResult, is_flat, max_norm, orthant_wise
+
+# mu = _DAMPING * |g|: of 1, 0.1, 0.01 and 0, 0.1 took the fewest passes overall on
+# digits and a synthetic 3-class problem, with and without L1 and penalty.
+_DAMPING = 0.1
 
 
 def _conjugate_gradient(hessp, g, rtol, max_iter):
@@ -80,14 +84,16 @@ def newton_cg(obj, x0, *, tol, max_iter, verbose=0):
 
         gnorm = float(np.linalg.norm(pg))
 
-        def damped_hessp(v, free=free, mu=gnorm):
+        def damped_hessp(v, hessp=hessp, free=free, mu=_DAMPING * gnorm):
             if free is None:
                 return hessp(v) + mu * v
             return hessp(v * free) * free + mu * v
 
         eta = min(0.5, np.sqrt(gnorm))
         d = _conjugate_gradient(damped_hessp, pg, eta, max_iter=max(20, x.size))
-        d, project = orthant_wise(obj, x, pg, d)
+        # Not clipped: that would break the coupling the Newton direction carries
+        # (Byrd, Chin, Nocedal & Oztoprak 2012); the projection keeps the orthant.
+        d, project = orthant_wise(obj, x, pg, d, clip=False)
         if float(pg @ d) >= 0 or not d.any():  # not a descent direction: use -pg
             d, project = orthant_wise(obj, x, pg, -pg)
         t = 1.0

@@ -1,0 +1,24 @@
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification
+
+
+def make_problem(n_classes, n_samples=400, n_features=8, seed=0, n_redundant=1):
+    """A noisy (non-separable) classification problem with standardised-ish features."""
+    X, y = make_classification(
+        n_samples=n_samples,
+        n_features=n_features,
+        n_informative=6,
+        n_redundant=n_redundant,
+        n_classes=n_classes,
+        n_clusters_per_class=1,
+        flip_y=0.15,
+        class_sep=0.8,
+        random_state=seed,
+    )
+    return X, y
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

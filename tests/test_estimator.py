@@ -1,0 +1,200 @@
+"""The estimator against scikit-learn's LogisticRegression, and its contract with users."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from conftest import make_problem
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.linear_model import LogisticRegression
+
+from softmax_sk import SoftmaxRegressionClassifier
+
+
+def _sklearn(**params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # its lbfgs stops on ftol
+        return LogisticRegression(solver="lbfgs", tol=1e-10, max_iter=10_000, **params)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 10])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("C", [0.3, np.inf])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_agrees_with_scikit_learn(n_classes, fit_intercept, C, weighted):
+    X, y = make_problem(n_classes)
+    sw = np.random.default_rng(3).uniform(0.2, 2.0, size=y.size) if weighted else None
+    params = dict(C=C, fit_intercept=fit_intercept)
+    ref = _sklearn(**params).fit(X, y, sample_weight=sw)
+    ours = SoftmaxRegressionClassifier(tol=1e-10, max_iter=1000, **params).fit(
+        X, y, sample_weight=sw
+    )
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-5)
+    assert ours.coef_.shape == ref.coef_.shape and ours.intercept_.shape == ref.intercept_.shape
+    if np.isfinite(C):  # without a penalty K >= 3 softmax coefficients are not unique
+        np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(ours.intercept_, ref.intercept_, rtol=1e-4, atol=1e-6)
+    np.testing.assert_array_equal(ours.predict(X), ref.predict(X))
+    np.testing.assert_allclose(ours.decision_function(X), ref.decision_function(X), atol=1e-3)
+
+
+@pytest.mark.parametrize("class_weight", ["balanced", {0: 3.0, 2: 0.5}])
+def test_class_weight_agrees_with_scikit_learn(class_weight):
+    X, y = make_problem(3)
+    y = np.where(y == 1, np.where(np.arange(y.size) % 3 == 0, 1, 0), y)  # imbalance
+    sw = np.random.default_rng(4).uniform(0.5, 1.5, size=y.size)
+    ref = _sklearn(class_weight=class_weight).fit(X, y, sample_weight=sw)
+    ours = SoftmaxRegressionClassifier(class_weight=class_weight, tol=1e-10).fit(
+        X, y, sample_weight=sw
+    )
+    np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-4, atol=1e-6)
+
+
+def test_binary_is_exposed_like_scikit_learn():
+    X, y = make_problem(2)
+    labels = np.array(["no", "yes"])[y]
+    clf = SoftmaxRegressionClassifier().fit(X, labels)
+    assert clf.coef_.shape == (1, X.shape[1]) and clf.intercept_.shape == (1,)
+    assert clf.decision_function(X).shape == (X.shape[0],)
+    assert clf.n_iter_.shape == (1,)
+    np.testing.assert_array_equal(clf.classes_, ["no", "yes"])
+    np.testing.assert_array_equal(
+        clf.predict(X), np.where(clf.decision_function(X) > 0, "yes", "no")
+    )
+
+
+def test_probabilities_and_log_probabilities():
+    X, y = make_problem(3)
+    clf = SoftmaxRegressionClassifier(C=1e6, tol=1e-8).fit(X * 50, y)  # very confident model
+    p = clf.predict_proba(X * 50)
+    lp = clf.predict_log_proba(X * 50)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    assert np.all(np.isfinite(lp))
+    assert np.any(p == 0.0) or np.all(p > 0)
+    np.testing.assert_allclose(np.exp(lp), p, atol=1e-15)
+
+
+def test_extreme_inputs_give_finite_probabilities():
+    X, y = make_problem(3)
+    clf = SoftmaxRegressionClassifier().fit(X, y)
+    X_big = np.vstack([X[:5] * 1e300, -X[:5] * 1e300, X[:5] * 1e-300])
+    with np.errstate(over="ignore"):
+        p = clf.predict_proba(X_big)
+    assert np.all(np.isfinite(p))
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("fmt", ["C", "F", "csr", "csc"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_kept_and_input_unchanged(fmt, dtype):
+    X, y = make_problem(3)
+    X = X.astype(dtype)
+    if fmt == "F":
+        X = np.asfortranarray(X)
+    elif fmt in ("csr", "csc"):
+        X = sp.csr_matrix(X) if fmt == "csr" else sp.csc_matrix(X)
+    before = X.copy()
+    clf = SoftmaxRegressionClassifier().fit(X, y)
+    assert clf.coef_.dtype == dtype and clf.intercept_.dtype == dtype
+    assert clf.predict_proba(X).dtype == dtype
+    after = X.toarray() if sp.issparse(X) else X
+    np.testing.assert_array_equal(after, before.toarray() if sp.issparse(before) else before)
+    ref = SoftmaxRegressionClassifier().fit(
+        np.asarray(before.toarray() if sp.issparse(before) else before, dtype=np.float64), y
+    )
+    np.testing.assert_allclose(clf.coef_, ref.coef_, rtol=2e-3, atol=2e-4)
+
+
+def test_dense_data_is_not_copied(monkeypatch):
+    """The data term sees the caller's array itself (C and F order)."""
+    import softmax_sk._estimator as est
+
+    seen = []
+    original = est.SoftmaxLoss
+
+    def spy(X, *args, **kwargs):
+        seen.append(X)
+        return original(X, *args, **kwargs)
+
+    monkeypatch.setattr(est, "SoftmaxLoss", spy)
+    X, y = make_problem(3)
+    for arr in (np.ascontiguousarray(X, dtype=np.float32), np.asfortranarray(X)):
+        SoftmaxRegressionClassifier().fit(arr, y)
+        assert np.shares_memory(seen[-1], arr)
+
+
+def test_convergence_warning_when_max_iter_is_hit():
+    X, y = make_problem(3)
+    with pytest.warns(ConvergenceWarning, match="increase max_iter"):
+        clf = SoftmaxRegressionClassifier(max_iter=2, solver="lbfgs").fit(X, y)
+    assert clf.n_iter_[0] == 2
+
+
+def test_warm_start_continues_from_previous_coefficients():
+    X, y = make_problem(3)
+    clf = SoftmaxRegressionClassifier(warm_start=True, tol=1e-8).fit(X, y)
+    n_cold = clf.n_iter_[0]
+    clf.fit(X, y)
+    assert clf.n_iter_[0] < n_cold
+    assert clf.n_iter_[0] <= 1
+
+
+# -- bad input -------------------------------------------------------------------------------
+
+BAD_FIT = [
+    (np.array([[np.nan, 1.0], [1.0, 2.0]]), [0, 1], None, ValueError, "NaN"),
+    (np.array([[np.inf, 1.0], [1.0, 2.0]]), [0, 1], None, ValueError, "infinity"),
+    (np.empty((0, 3)), [], None, ValueError, "0 sample"),
+    (np.ones((4, 2)), [1, 1, 1, 1], None, ValueError, "one class"),
+    (np.ones((4, 2)), [0.1, 0.5, 0.7, 1.2], None, ValueError, "continuous"),
+    (np.ones((4, 2)), [[0, 1], [1, 0], [1, 1], [0, 0]], None, ValueError, "OneVsRestClassifier"),
+    (np.ones((2, 2, 2)), [0, 1], None, ValueError, "dim 3"),
+    (np.ones((4, 2)), [0, 1, 0], None, ValueError, "inconsistent numbers of samples"),
+    (np.ones((4, 2)), [0, 1, 0, 1], [1, -1, 1, 1], ValueError, "negative"),
+    (np.ones((4, 2)), [0, 1, 0, 1], [1, np.nan, 1, 1], ValueError, "NaN or infinity"),
+    (np.ones((4, 2)), [0, 1, 0, 1], [1, 1, 1], ValueError, "shape"),
+    (np.ones((4, 2)), [0, 1, 0, 1], [0, 0, 0, 0], ValueError, "sum to zero"),
+    (np.ones((4, 2)), [0, 1, 0, 1], ["a", "b", "c", "d"], TypeError, "numeric"),
+    (np.array([["a", "b"], ["c", "d"]]), [0, 1], None, ValueError, "convert"),
+]
+
+
+@pytest.mark.parametrize("X, y, sw, error, match", BAD_FIT)
+def test_bad_fit_input_is_refused_clearly(X, y, sw, error, match):
+    with pytest.raises(error, match=match):
+        SoftmaxRegressionClassifier().fit(X, y, sample_weight=sw)
+
+
+@pytest.mark.parametrize(
+    "params, error, match",
+    [
+        (dict(C=0.0), ValueError, "C must be in"),
+        (dict(C=-1), ValueError, "C must be in"),
+        (dict(C="1"), TypeError, "C must be a real number"),
+        (dict(l1_ratio=1.5), ValueError, "l1_ratio must be in"),
+        (dict(tol=-1.0), ValueError, "tol must be in"),
+        (dict(max_iter=1.5), TypeError, "max_iter must be an integer"),
+        (dict(max_iter=-1), ValueError, "max_iter must be >= 0"),
+        (dict(solver="sag"), ValueError, "solver must be one of"),
+        (dict(class_weight="auto"), ValueError, "class_weight must be"),
+        (dict(class_weight={5: 1.0}), ValueError, "not classes in y"),
+        (dict(fit_intercept="yes"), TypeError, "fit_intercept must be True or False"),
+        (dict(solver="lbfgs", l1_ratio=0.5), ValueError, "supports only the L2 penalty"),
+    ],
+)
+def test_bad_parameters_are_refused_clearly(params, error, match):
+    X, y = make_problem(3)
+    with pytest.raises(error, match=match):
+        SoftmaxRegressionClassifier(**params).fit(X, y)
+
+
+def test_predict_before_fit_and_wrong_feature_count():
+    X, y = make_problem(3)
+    clf = SoftmaxRegressionClassifier()
+    for method in ("predict", "predict_proba", "predict_log_proba", "decision_function"):
+        with pytest.raises(NotFittedError):
+            getattr(clf, method)(X)
+    clf.fit(X, y)
+    with pytest.raises(ValueError, match="features"):
+        clf.predict(X[:, :3])

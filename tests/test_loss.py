@@ -1,0 +1,115 @@
+"""The data term's gradient and Hessian-vector product against central finite differences."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.special import logsumexp as scipy_logsumexp
+
+from softmax_sk._loss import SoftmaxLoss
+
+CASES = [
+    # n_classes, fit_intercept, weighted, matrix format
+    (2, True, False, "dense"),
+    (2, False, True, "dense"),
+    (3, True, True, "dense"),
+    (3, False, False, "fortran"),
+    (5, True, True, "csr"),
+    (4, False, True, "csc"),
+    (3, True, False, "csr"),
+]
+
+
+def _problem(n_classes, fit_intercept, weighted, fmt, n=700, d=6, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    if fmt in ("csr", "csc"):
+        X[rng.random(X.shape) < 0.6] = 0.0
+        X = sp.csr_matrix(X) if fmt == "csr" else sp.csc_matrix(X)
+    elif fmt == "fortran":
+        X = np.asfortranarray(X)
+    y = rng.integers(0, n_classes, size=n)
+    sw = rng.uniform(0.1, 3.0, size=n) if weighted else np.ones(n)
+    loss = SoftmaxLoss(X, y, n_classes, sw, fit_intercept=fit_intercept, reference=n_classes == 2)
+    w = rng.normal(size=loss.size)
+    return loss, w, X, y, sw
+
+
+def _reference_loss(X, y, sw, w, loss):
+    """Independent mean cross-entropy from scipy's logsumexp on explicit logits."""
+    Xd = X.toarray() if sp.issparse(X) else np.asarray(X)
+    W = w.reshape(loss.n_dof, loss.k)
+    z = Xd @ W[: loss.n_features] + (W[-1] if loss.fit_intercept else 0.0)
+    if loss.reference:
+        z = np.column_stack([np.zeros(len(y)), z])
+    ce = scipy_logsumexp(z, axis=1) - z[np.arange(len(y)), y]
+    return float(np.sum(sw * ce) / np.sum(sw))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_loss_matches_independent_formula(case):
+    loss, w, X, y, sw = _problem(*case)
+    np.testing.assert_allclose(loss.loss(w), _reference_loss(X, y, sw, w, loss), rtol=1e-12)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_gradient_against_central_differences(case):
+    loss, w, *_ = _problem(*case)
+    _, g = loss.loss_gradient(w)
+    eps = 1e-6
+    fd = np.empty_like(w)
+    for j in range(w.size):
+        e = np.zeros_like(w)
+        e[j] = eps
+        fd[j] = (loss.loss(w + e) - loss.loss(w - e)) / (2 * eps)
+    np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_hessp_against_central_differences_of_gradient(case):
+    loss, w, *_ = _problem(*case)
+    f, g, hessp = loss.gradient_hessp(w)
+    f2, g2 = loss.loss_gradient(w)
+    assert f == pytest.approx(f2, rel=1e-14)
+    np.testing.assert_allclose(g, g2, rtol=1e-13, atol=1e-15)
+    rng = np.random.default_rng(1)
+    eps = 1e-5
+    for _ in range(3):
+        v = rng.normal(size=w.size)
+        fd = (loss.loss_gradient(w + eps * v)[1] - loss.loss_gradient(w - eps * v)[1]) / (2 * eps)
+        np.testing.assert_allclose(hessp(v), fd, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("case", CASES[:4])
+def test_full_hessian_matches_hessp(case):
+    loss, w, *_ = _problem(*case, n=300)
+    _, _, hessp = loss.gradient_hessp(w)
+    H = loss.hessian(w)
+    np.testing.assert_allclose(H, H.T, atol=1e-14)
+    eye = np.eye(loss.size)
+    np.testing.assert_allclose(H, np.column_stack([hessp(e) for e in eye]), rtol=1e-10, atol=1e-13)
+
+
+def test_blocks_do_not_change_the_result(monkeypatch):
+    """Many small row blocks give the same sums as a single block."""
+    import softmax_sk._loss as mod
+
+    loss, w, X, y, sw = _problem(4, True, True, "csr", n=1000)
+    f1, g1 = loss.loss_gradient(w)
+    monkeypatch.setattr(mod, "_BLOCK_ENTRIES", 8)
+    monkeypatch.setattr(mod, "_MIN_BLOCK_ROWS", 3)
+    small = SoftmaxLoss(X, y, 4, sw, fit_intercept=True, reference=False)
+    assert len(small.blocks) > 100
+    f2, g2 = small.loss_gradient(w)
+    assert f1 == pytest.approx(f2, rel=1e-13)
+    np.testing.assert_allclose(g1, g2, rtol=1e-12, atol=1e-15)
+
+
+def test_float32_data_is_computed_in_float32_without_copy():
+    loss, w, X, y, sw = _problem(3, True, True, "dense")
+    X32 = np.asarray(X, dtype=np.float32)
+    loss32 = SoftmaxLoss(X32, y, 3, sw, fit_intercept=True, reference=False)
+    assert all(np.shares_memory(Xb, X32) for _, Xb in loss32.blocks)
+    f64, g64 = loss.loss_gradient(w)
+    f32, g32 = loss32.loss_gradient(w)
+    assert f32 == pytest.approx(f64, rel=1e-5)
+    np.testing.assert_allclose(g32, g64, rtol=1e-3, atol=1e-5)

@@ -1,0 +1,115 @@
+"""Every solver and penalty reaches scikit-learn's optimum; solvers agree; convergence is honest."""
+
+import warnings
+
+import numpy as np
+import pytest
+from conftest import make_problem
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+
+from softmax_sk import SoftmaxRegressionClassifier
+from softmax_sk._solvers import SOLVERS, choose_solver
+
+
+def _objective(clf_or_ref, X, y, C, l1_ratio):
+    """scikit-learn's objective C * sum CE + (1-r)/2 ||W||^2 + r ||W||_1 at a fitted model."""
+    proba = clf_or_ref.predict_proba(X)
+    ce = -np.log(proba[np.arange(y.size), np.searchsorted(clf_or_ref.classes_, y)])
+    W = clf_or_ref.coef_
+    return C * ce.sum() + (1 - l1_ratio) / 2 * np.sum(W**2) + l1_ratio * np.abs(W).sum()
+
+
+def _saga(X, y, C, l1_ratio):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return LogisticRegression(
+            solver="saga", C=C, l1_ratio=l1_ratio, tol=1e-10, max_iter=100_000
+        ).fit(X, y)
+
+
+@pytest.mark.parametrize("solver", sorted(SOLVERS))
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_l2_optimum_matches_scikit_learn(solver, n_classes):
+    X, y = make_problem(n_classes)
+    ref = LogisticRegression(tol=1e-10, max_iter=10_000).fit(X, y)
+    clf = SoftmaxRegressionClassifier(solver=solver, tol=1e-10, max_iter=2000).fit(X, y)
+    f_ours, f_ref = _objective(clf, X, y, 1.0, 0.0), _objective(ref, X, y, 1.0, 0.0)
+    assert f_ours == pytest.approx(f_ref, rel=1e-8)
+    np.testing.assert_allclose(clf.coef_, ref.coef_, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("solver", [s for s, (_, l1) in SOLVERS.items() if l1])
+@pytest.mark.parametrize("l1_ratio", [0.5, 1.0])
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_l1_and_elastic_net_optimum_and_support_match_saga(solver, l1_ratio, n_classes):
+    # A clear support: 4 informative features of 12, the rest noise.
+    X, y = make_problem(n_classes, n_features=12, seed=1)
+    X = (X - X.mean(0)) / X.std(0)
+    C = 0.05
+    ref = _saga(X, y, C, l1_ratio)
+    clf = SoftmaxRegressionClassifier(
+        solver=solver, C=C, l1_ratio=l1_ratio, tol=1e-10, max_iter=5000
+    ).fit(X, y)
+    assert _objective(clf, X, y, C, l1_ratio) == pytest.approx(
+        _objective(ref, X, y, C, l1_ratio), rel=1e-8
+    )
+    np.testing.assert_allclose(clf.coef_, ref.coef_, atol=1e-4)
+    np.testing.assert_array_equal(clf.coef_ == 0, np.abs(ref.coef_) < 1e-8)
+    assert np.any(clf.coef_ == 0)  # the problem does have a sparse solution
+
+
+def test_all_solvers_agree_at_tight_tol():
+    X, y = make_problem(5, seed=2)
+    fits = {
+        s: SoftmaxRegressionClassifier(solver=s, C=0.5, tol=1e-10, max_iter=3000).fit(X, y)
+        for s in SOLVERS
+    }
+    first = fits.pop("lbfgs")
+    for clf in fits.values():
+        np.testing.assert_allclose(clf.coef_, first.coef_, rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(clf.intercept_, first.intercept_, rtol=1e-6, atol=1e-8)
+
+
+def test_auto_rule():
+    assert choose_solver(100, has_l1=False) == "newton-cg"
+    assert choose_solver(10**6, has_l1=False) == "lbfgs"
+    assert choose_solver(10**6, has_l1=True) == "owlqn"
+    X, y = make_problem(3)
+    assert SoftmaxRegressionClassifier(l1_ratio=1.0).fit(X, y).solver_ == choose_solver(
+        X.shape[1] * 3 + 3, True
+    )
+
+
+def test_badly_scaled_features_converge_or_warn_with_scaling_advice():
+    X, y = make_problem(3)
+    X = X * np.array([1e4, 1, 1e-2, 1e4, 1, 1, 1, 1])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        clf = SoftmaxRegressionClassifier().fit(X, y)
+    messages = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
+    if messages:
+        assert "scale the features" in messages[0]
+    else:
+        ref = LogisticRegression(tol=1e-10, max_iter=100_000).fit(X / X.std(0), y)
+        assert clf.score(X, y) == pytest.approx(ref.score(X / X.std(0), y), abs=0.02)
+
+
+def test_separable_unpenalised_warning_says_why():
+    X = np.r_[
+        np.random.default_rng(0).normal(size=(30, 2)) + 5,
+        np.random.default_rng(1).normal(size=(30, 2)) - 5,
+    ]
+    y = np.r_[np.zeros(30), np.ones(30)]
+    with pytest.warns(ConvergenceWarning, match="separable") as record:
+        SoftmaxRegressionClassifier(C=np.inf, solver="lbfgs", max_iter=30, tol=1e-12).fit(X, y)
+    assert "scale the features" not in str(record[0].message)
+
+
+@pytest.mark.parametrize("solver", sorted(SOLVERS))
+def test_verbose_prints_one_line_per_iteration(solver, capsys):
+    X, y = make_problem(3)
+    clf = SoftmaxRegressionClassifier(solver=solver, verbose=1).fit(X, y)
+    lines = [line for line in capsys.readouterr().out.splitlines() if "objective" in line]
+    assert len(lines) == clf.n_iter_[0]
+    assert "|grad|_max" in lines[-1]
