@@ -91,7 +91,7 @@ def log_softmax(z, axis=-1):
     >>> import numpy as np
     >>> from softmax_sk import log_softmax
     >>> log_softmax(np.array([0.0, 800.0]))  # log(softmax) would give -inf
-    array(-800.,    0.])
+    array([-800.,    0.])
     """
     xp = _namespace(z)
     z = xp.asarray(z)
