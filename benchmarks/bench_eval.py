@@ -1,0 +1,98 @@
+"""One objective+gradient evaluation against its two matrix products (the hardware floor).
+
+    python benchmarks/bench_eval.py
+    python benchmarks/bench_eval.py --n 20000 --repeats 5
+
+For each shape, times (median of ``--repeats``, one process) softmax-sk's
+``SoftmaxLoss.loss_gradient``, scikit-learn's ``LinearModelLoss.loss_gradient``
+on the same data and coefficients, and the two products ``X @ W`` and
+``X.T @ G`` alone. The ratio eval / products is how far one pass is from the
+time its unavoidable BLAS work takes. Writes ``<out>/eval.json`` and ``eval.md``.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn._loss.loss import HalfMultinomialLoss
+from sklearn.linear_model._linear_loss import LinearModelLoss
+from threadpoolctl import threadpool_info
+
+from softmax_sk._loss import SoftmaxLoss
+
+
+def median_time(fn, repeats):
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def bench_shape(n, d, k, dtype, repeats):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, d)).astype(dtype)
+    y = rng.integers(0, k, size=n)
+    sw = np.ones(n)
+    ours = SoftmaxLoss(X, y, k, sw, fit_intercept=True, reference=False)
+    w = rng.normal(size=ours.size) * 0.01
+    W = w.reshape(d + 1, k)[:d].astype(dtype)
+    G = rng.normal(size=(n, k)).astype(dtype)
+
+    sk = LinearModelLoss(base_loss=HalfMultinomialLoss(n_classes=k), fit_intercept=True)
+    w_sk = np.asfortranarray(w.reshape(d + 1, k).T).astype(dtype)  # (k, d + 1)
+    y_sk = y.astype(dtype)
+
+    t_products = median_time(lambda: (X @ W, X.T @ G), repeats)
+    t_ours = median_time(lambda: ours.loss_gradient(w), repeats)
+    t_sk = median_time(lambda: sk.loss_gradient(w_sk, X, y_sk, None, l2_reg_strength=0.0),
+                       repeats)
+    return {
+        "shape": [n, d, k],
+        "dtype": np.dtype(dtype).name,
+        "products_s": t_products,
+        "softmax_sk_s": t_ours,
+        "sklearn_s": t_sk,
+        "softmax_sk_over_products": t_ours / t_products,
+        "sklearn_over_products": t_sk / t_products,
+        "softmax_sk_over_sklearn": t_ours / t_sk,
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    args = parser.parse_args(argv)
+    shapes = [(args.n, 100, 10), (args.n // 2, 784, 10), (args.n // 2, 100, 1000)]
+    rows = [bench_shape(n, d, k, dt, args.repeats)
+            for n, d, k in shapes for dt in (np.float64, np.float32)]
+    lines = ["| n x d, K | dtype | X@W + X.T@G [ms] | softmax-sk [ms] | sklearn [ms] "
+             "| softmax-sk / products | sklearn / products | softmax-sk / sklearn |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        n, d, k = r["shape"]
+        lines.append(f"| {n}x{d}, {k} | {r['dtype']} | {1e3 * r['products_s']:.1f} | "
+                     f"{1e3 * r['softmax_sk_s']:.1f} | {1e3 * r['sklearn_s']:.1f} | "
+                     f"{r['softmax_sk_over_products']:.2f} | {r['sklearn_over_products']:.2f} | "
+                     f"{r['softmax_sk_over_sklearn']:.2f} |")
+    table = "\n".join(lines)
+    print(table)
+    command = "python " + " ".join(sys.argv) if argv is None else "main(" + repr(argv) + ")"
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {"command": command, "cpu_count": os.cpu_count(), "blas": threadpool_info()}
+    (out / "eval.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    (out / "eval.md").write_text(f"Command: `{command}`\n\n{table}\n")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

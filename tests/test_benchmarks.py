@@ -1,0 +1,35 @@
+"""The benchmark scripts run end to end on tiny sizes (timings are never asserted)."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+pytest.importorskip("matplotlib")
+pytest.importorskip("threadpoolctl")
+
+
+def test_bench_fit_writes_json_markdown_and_plot(tmp_path):
+    import bench_fit
+
+    bench_fit.main(["--datasets", "dense_100k_100,sparse_100k_50k", "--dtypes", "float32",
+                    "--scale", "0.004", "--repeats", "1", "--sklearn-solvers", "lbfgs",
+                    "--out", str(tmp_path)])
+    data = json.loads((tmp_path / "fit.json").read_text())
+    assert data["meta"]["cpu_count"] >= 1 and data["meta"]["blas"]
+    first = data["results"][0]
+    assert first["rows"][0]["contender"] == "softmax-sk auto"
+    assert all(r["reached"] for r in first["rows"])
+    assert first["rows"][0]["coef_dtype"] == "float32"
+    assert (tmp_path / "fit.md").read_text().count("|") > 20
+    assert (tmp_path / "fit.png").stat().st_size > 0
+
+
+def test_bench_eval_runs(tmp_path):
+    import bench_eval
+
+    rows = bench_eval.main(["--n", "400", "--repeats", "1", "--out", str(tmp_path)])
+    assert len(rows) == 6 and all(r["softmax_sk_s"] > 0 for r in rows)
+    assert (tmp_path / "eval.md").exists()
