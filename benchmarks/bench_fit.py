@@ -31,8 +31,7 @@ import scipy.sparse as sp
 from scipy.special import logsumexp
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.linear_model import _linear_loss
+from sklearn.linear_model import LogisticRegression, _linear_loss
 from threadpoolctl import ThreadpoolController, threadpool_info
 
 from softmax_sk import SoftmaxRegressionClassifier

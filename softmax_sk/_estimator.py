@@ -56,7 +56,7 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         ``'lbfgs'`` (scipy's L-BFGS-B), ``'newton-cg'`` (truncated Newton with
         Hessian-vector products), ``'owlqn'`` (orthant-wise L-BFGS, the one
         that handles ``l1_ratio > 0``). ``'auto'`` picks ``'owlqn'`` for an L1
-        term, ``'newton-cg'`` for at most 2000 coefficients, else ``'lbfgs'``.
+        term, ``'newton-cg'`` for at most 1000 coefficients, else ``'lbfgs'``.
     max_iter : int, default=100
         Maximum number of solver iterations.
     tol : float, default=1e-4
