@@ -183,34 +183,6 @@ class SoftmaxLoss:
 
         return loss, grad.astype(np.float64, copy=False), hessp
 
-    def hessian(self, w):
-        """The full Hessian (size x size) at ``w``, for problems small enough to afford it.
-
-        Block ``(a, c)`` of classes is ``X1^T diag(s * (delta_ac p_a - p_a p_c)) X1``
-        with ``X1`` = X with a column of ones when ``fit_intercept``.
-        """
-        weights, intercept = self._weights(w)
-        k, m = self.k, self.n_dof
-        H = np.zeros((m, k, m, k))
-        for b, Xb in self.blocks:
-            z = self._raw(Xb, weights, intercept).astype(np.float64)
-            Xb = Xb.toarray() if sp.issparse(Xb) else Xb
-            Xb = Xb.astype(np.float64)
-            if self.fit_intercept:
-                Xb = np.hstack([Xb, np.ones((Xb.shape[0], 1))])
-            _softmax_inplace(z, self.reference)
-            s = self.sw[b].astype(np.float64)
-            for a in range(k):
-                for c in range(a, k):
-                    d = -z[:, a] * z[:, c]
-                    if a == c:
-                        d += z[:, a]
-                    block = Xb.T @ (Xb * (s * d)[:, None])
-                    H[:, a, :, c] += block
-                    if c != a:
-                        H[:, c, :, a] += block
-        return H.reshape(m * k, m * k)
-
 
 def _row_blocks(X, rows):
     """``[(slice, X[slice]), ...]`` over consecutive row blocks, without copying X.

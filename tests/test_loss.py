@@ -79,16 +79,6 @@ def test_hessp_against_central_differences_of_gradient(case):
         np.testing.assert_allclose(hessp(v), fd, rtol=1e-6, atol=1e-9)
 
 
-@pytest.mark.parametrize("case", CASES[:4])
-def test_full_hessian_matches_hessp(case):
-    loss, w, *_ = _problem(*case, n=300)
-    _, _, hessp = loss.gradient_hessp(w)
-    H = loss.hessian(w)
-    np.testing.assert_allclose(H, H.T, atol=1e-14)
-    eye = np.eye(loss.size)
-    np.testing.assert_allclose(H, np.column_stack([hessp(e) for e in eye]), rtol=1e-10, atol=1e-13)
-
-
 def test_blocks_do_not_change_the_result(monkeypatch):
     """Many small row blocks give the same sums as a single block."""
     import softmax_sk._loss as mod
