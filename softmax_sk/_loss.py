@@ -97,8 +97,7 @@ class SoftmaxLoss:
         return rows, col[rows]
 
     def _weights(self, w):
-        weights, intercept = self.split(np.asarray(w, dtype=self.dtype))
-        return weights, intercept
+        return self.split(np.asarray(w, dtype=self.dtype))
 
     def _accumulate(self, grad, Xb, G):
         """Add the block's contribution ``X_b^T G`` (and ``sum G``) to ``grad``."""
@@ -107,21 +106,13 @@ class SoftmaxLoss:
         if gb is not None:
             gb += G.sum(axis=0)
 
-    # -- value and gradient ----------------------------------------------------
-    def loss(self, w):
-        """The data term ``L(w)`` as a Python float."""
-        return self.loss_gradient(w, need_gradient=False)[0]
+    def _forward(self, w):
+        """Per block: ``(Xb, P, loss_b, grad_logits)`` lazily, one block at a time.
 
-    def loss_gradient(self, w, need_gradient=True):
-        """``(L(w), grad L(w))``; the gradient is a flat float64 array.
-
-        Per row, with probabilities ``p_i`` and one-hot ``e_{y_i}``, the
-        gradient of the logits is ``s_i (p_i - e_{y_i})``; the weights' gradient
-        is ``X^T`` of that, the intercepts' its column sum.
+        ``P`` holds the block's probabilities; ``grad_logits()`` turns it in place
+        into the gradient of the loss in the logits, ``s_i (p_i - e_{y_i})``.
         """
         weights, intercept = self._weights(w)
-        loss = 0.0
-        grad = np.zeros(self.size, dtype=self.dtype) if need_gradient else None
         for b, Xb in self.blocks:
             z = self._raw(Xb, weights, intercept)
             rows, cols = self._observed(b)
@@ -129,14 +120,32 @@ class SoftmaxLoss:
             z_obs = np.zeros_like(s)
             z_obs[rows] = z[rows, cols]
             lse = _softmax_inplace(z, self.reference)  # z now holds probabilities
-            loss += float(np.dot(s, lse - z_obs))
-            if need_gradient:
+
+            def grad_logits(z=z, s=s, rows=rows, cols=cols):
                 z *= s[:, None]
                 z[rows, cols] -= s[rows]
-                self._accumulate(grad, Xb, z)
-        if need_gradient:
-            grad = grad.astype(np.float64, copy=False)
-        return loss, grad
+                return z
+
+            yield Xb, z, float(np.dot(s, lse - z_obs)), grad_logits
+
+    # -- value and gradient ----------------------------------------------------
+    def loss(self, w):
+        """The data term ``L(w)`` as a Python float."""
+        return sum(block_loss for _, _, block_loss, _ in self._forward(w))
+
+    def loss_gradient(self, w):
+        """``(L(w), grad L(w))``; the gradient is a flat float64 array.
+
+        Per row, with probabilities ``p_i`` and one-hot ``e_{y_i}``, the
+        gradient of the logits is ``s_i (p_i - e_{y_i})``; the weights' gradient
+        is ``X^T`` of that, the intercepts' its column sum.
+        """
+        loss = 0.0
+        grad = np.zeros(self.size, dtype=self.dtype)
+        for Xb, _, block_loss, grad_logits in self._forward(w):
+            loss += block_loss
+            self._accumulate(grad, Xb, grad_logits())
+        return loss, grad.astype(np.float64, copy=False)
 
     # -- second order ----------------------------------------------------------
     def gradient_hessp(self, w):
@@ -152,27 +161,18 @@ class SoftmaxLoss:
         probabilities of the current ``w`` are kept (n_samples x k) for the
         products.
         """
-        weights, intercept = self._weights(w)
         loss = 0.0
         grad = np.zeros(self.size, dtype=self.dtype)
         probas = []
-        for b, Xb in self.blocks:
-            z = self._raw(Xb, weights, intercept)
-            rows, cols = self._observed(b)
-            s = self.sw[b]
-            z_obs = np.zeros_like(s)
-            z_obs[rows] = z[rows, cols]
-            lse = _softmax_inplace(z, self.reference)
-            loss += float(np.dot(s, lse - z_obs))
-            probas.append(z.copy())
-            z *= s[:, None]
-            z[rows, cols] -= s[rows]
-            self._accumulate(grad, Xb, z)
+        for Xb, p, block_loss, grad_logits in self._forward(w):
+            loss += block_loss
+            probas.append(p.copy())
+            self._accumulate(grad, Xb, grad_logits())
 
         def hessp(v):
             vw, vb = self._weights(v)
             out = np.zeros(self.size, dtype=self.dtype)
-            for (_, Xb), p in zip(self.blocks, probas, strict=True):
+            for (b, Xb), p in zip(self.blocks, probas, strict=True):
                 r = self._raw(Xb, vw, vb)
                 r *= p
                 t = r.sum(axis=1)

@@ -80,18 +80,21 @@ def test_hessp_against_central_differences_of_gradient(case):
 
 
 def test_blocks_do_not_change_the_result(monkeypatch):
-    """Many small row blocks give the same sums as a single block."""
+    """Many small row blocks give the same sums and products as a single block."""
     import softmax_sk._loss as mod
 
     loss, w, X, y, sw = _problem(4, True, True, "csr", n=1000)
-    f1, g1 = loss.loss_gradient(w)
+    v = np.random.default_rng(5).normal(size=w.size)
+    f1, g1, hessp1 = loss.gradient_hessp(w)
     monkeypatch.setattr(mod, "_BLOCK_ENTRIES", 8)
     monkeypatch.setattr(mod, "_MIN_BLOCK_ROWS", 3)
     small = SoftmaxLoss(X, y, 4, sw, fit_intercept=True, reference=False)
     assert len(small.blocks) > 100
-    f2, g2 = small.loss_gradient(w)
+    f2, g2, hessp2 = small.gradient_hessp(w)
     assert f1 == pytest.approx(f2, rel=1e-13)
+    assert small.loss(w) == pytest.approx(f1, rel=1e-13)
     np.testing.assert_allclose(g1, g2, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(hessp1(v), hessp2(v), rtol=1e-12, atol=1e-15)
 
 
 def test_float32_data_is_computed_in_float32_without_copy():
