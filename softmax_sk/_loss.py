@@ -28,16 +28,27 @@ the ``n_samples x k`` working set never exceeds one block, for dense X (any
 memory order) and scipy sparse CSR X alike (CSC X is evaluated as one block).
 """
 
+import contextlib
+import functools
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from ._softmax import _softmax_inplace
 
 # Rows per block are chosen so that one block of logits holds about this many
-# entries (1 MiB of float64): large enough for efficient matrix products, small
-# enough to stay in cache between the element-wise passes.
-_BLOCK_ENTRIES = 2**17
+# entries (256 KiB of float64): large enough for efficient matrix products,
+# small enough to stay in cache between the element-wise passes
+# (benchmarks/bench_eval.py: 2**15 beat 2**17 by 5-20% with two threads).
+_BLOCK_ENTRIES = 2**15
 _MIN_BLOCK_ROWS = 256
+
+
+@functools.cache
+def _executor(n_threads):
+    return ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="softmax_sk")
 
 
 class SoftmaxLoss:
@@ -60,9 +71,13 @@ class SoftmaxLoss:
         Whether the last coefficient row is an intercept.
     reference : bool
         Whether class 0 is a reference class with logits fixed at 0.
+    n_threads : int, default=1
+        Threads that evaluate row blocks concurrently (NumPy releases the GIL
+        in its element-wise kernels); at most one per block. Use ``threading()``
+        around a fit so that BLAS runs single-threaded inside each of them.
     """
 
-    def __init__(self, X, y, n_classes, sample_weight, *, fit_intercept, reference):
+    def __init__(self, X, y, n_classes, sample_weight, *, fit_intercept, reference, n_threads=1):
         self.dtype = X.dtype
         self.n_features = X.shape[1]
         self.fit_intercept = fit_intercept
@@ -73,10 +88,26 @@ class SoftmaxLoss:
 
         rows = max(_MIN_BLOCK_ROWS, _BLOCK_ENTRIES // max(self.k, 1))
         self.blocks = _row_blocks(X, rows)
+        self.n_threads = max(1, min(int(n_threads), len(self.blocks)))
         sw = np.asarray(sample_weight, dtype=np.float64)
         self.sw = (sw / sw.sum()).astype(self.dtype)
+        tiny = np.finfo(self.dtype).tiny  # rows weighted below it contribute nothing
+        self.inv_sw = np.divide(1.0, self.sw, out=np.zeros_like(self.sw), where=self.sw > tiny)
         # Column of the observed class in the stored logits; -1 for the reference.
         self.col = (np.asarray(y) - int(reference)).astype(np.intp)
+
+    def threading(self):
+        """Context for a fit: with several threads, BLAS is limited to one per thread."""
+        if self.n_threads > 1:
+            return threadpool_limits(limits=1, user_api="blas")
+        return contextlib.nullcontext()
+
+    def _map(self, fn):
+        """``[fn(blocks) for each thread's share of the blocks]``, run concurrently."""
+        shares = [self.blocks[i :: self.n_threads] for i in range(self.n_threads)]
+        if self.n_threads == 1:
+            return [fn(shares[0])]
+        return list(_executor(self.n_threads).map(fn, shares))
 
     # -- layout -----------------------------------------------------------------
     def split(self, w):
@@ -104,34 +135,30 @@ class SoftmaxLoss:
         gw, gb = self.split(grad)
         gw += np.asarray(Xb.T @ G)
         if gb is not None:
-            gb += G.sum(axis=0)
+            gb += np.ones(G.shape[0], dtype=G.dtype) @ G
 
-    def _forward(self, w):
-        """Per block: ``(Xb, P, loss_b, grad_logits)`` lazily, one block at a time.
+    def _forward(self, w, blocks, keep_probabilities=False):
+        """Per block: ``(Xb, G, loss_b, Q)``, one block at a time.
 
-        ``P`` holds the block's probabilities; ``grad_logits()`` turns it in place
-        into the gradient of the loss in the logits, ``s_i (p_i - e_{y_i})``.
+        ``G = s_i (p_i - e_{y_i})`` is the gradient of the loss in the block's
+        logits; ``Q = s_i p_i`` (a copy) is given only when asked for.
         """
         weights, intercept = self._weights(w)
-        for b, Xb in self.blocks:
+        for b, Xb in blocks:
             z = self._raw(Xb, weights, intercept)
             rows, cols = self._observed(b)
             s = self.sw[b]
             z_obs = np.zeros_like(s)
             z_obs[rows] = z[rows, cols]
-            lse = _softmax_inplace(z, self.reference)  # z now holds probabilities
-
-            def grad_logits(z=z, s=s, rows=rows, cols=cols):
-                z *= s[:, None]
-                z[rows, cols] -= s[rows]
-                return z
-
-            yield Xb, z, float(np.dot(s, lse - z_obs)), grad_logits
+            lse = _softmax_inplace(z, self.reference, scale=s)  # z = s_i p_i
+            Q = z.copy() if keep_probabilities else None
+            z[rows, cols] -= s[rows]
+            yield Xb, z, float(np.dot(s, lse - z_obs)), Q
 
     # -- value and gradient ----------------------------------------------------
     def loss(self, w):
         """The data term ``L(w)`` as a Python float."""
-        return sum(block_loss for _, _, block_loss, _ in self._forward(w))
+        return sum(self._map(lambda blocks: sum(f for _, _, f, _ in self._forward(w, blocks))))
 
     def loss_gradient(self, w):
         """``(L(w), grad L(w))``; the gradient is a flat float64 array.
@@ -140,12 +167,17 @@ class SoftmaxLoss:
         gradient of the logits is ``s_i (p_i - e_{y_i})``; the weights' gradient
         is ``X^T`` of that, the intercepts' its column sum.
         """
-        loss = 0.0
-        grad = np.zeros(self.size, dtype=self.dtype)
-        for Xb, _, block_loss, grad_logits in self._forward(w):
-            loss += block_loss
-            self._accumulate(grad, Xb, grad_logits())
-        return loss, grad.astype(np.float64, copy=False)
+
+        def share(blocks):
+            loss, grad = 0.0, np.zeros(self.size, dtype=self.dtype)
+            for Xb, G, block_loss, _ in self._forward(w, blocks):
+                loss += block_loss
+                self._accumulate(grad, Xb, G)
+            return loss, grad
+
+        parts = self._map(share)
+        grad = np.sum([g for _, g in parts], axis=0, dtype=np.float64)
+        return sum(f for f, _ in parts), grad
 
     # -- second order ----------------------------------------------------------
     def gradient_hessp(self, w):
@@ -158,30 +190,43 @@ class SoftmaxLoss:
 
         and the intercept part is the column sum of the bracket. The reference
         class, if any, has ``r = 0`` and drops out of ``<p_i, r_i>``. The
-        probabilities of the current ``w`` are kept (n_samples x k) for the
-        products.
+        weighted probabilities ``s_i p_i`` of the current ``w`` are kept
+        (n_samples x k) for the products.
         """
-        loss = 0.0
-        grad = np.zeros(self.size, dtype=self.dtype)
-        probas = []
-        for Xb, p, block_loss, grad_logits in self._forward(w):
-            loss += block_loss
-            probas.append(p.copy())
-            self._accumulate(grad, Xb, grad_logits())
+        kept = {}  # block start -> s_i p_i of that block
+
+        def share(blocks):
+            loss, grad = 0.0, np.zeros(self.size, dtype=self.dtype)
+            for (b, _), (Xb, G, block_loss, Q) in zip(
+                blocks, self._forward(w, blocks, keep_probabilities=True), strict=True
+            ):
+                loss += block_loss
+                kept[b.start] = Q
+                self._accumulate(grad, Xb, G)
+            return loss, grad
+
+        parts = self._map(share)
 
         def hessp(v):
             vw, vb = self._weights(v)
-            out = np.zeros(self.size, dtype=self.dtype)
-            for (b, Xb), p in zip(self.blocks, probas, strict=True):
-                r = self._raw(Xb, vw, vb)
-                r *= p
-                t = r.sum(axis=1)
-                r -= p * t[:, None]
-                r *= self.sw[b][:, None]
-                self._accumulate(out, Xb, r)
-            return out.astype(np.float64, copy=False)
 
-        return loss, grad.astype(np.float64, copy=False), hessp
+            def share(blocks):
+                out = np.zeros(self.size, dtype=self.dtype)
+                for b, Xb in blocks:
+                    Q = kept[b.start]
+                    r = self._raw(Xb, vw, vb)
+                    # <p_i, r_i> = <s_i p_i, r_i> / s_i (rows with s_i = 0 contribute 0)
+                    t = (r * Q) @ np.ones(Q.shape[1], dtype=Q.dtype)
+                    t *= self.inv_sw[b]
+                    r -= t[:, None]
+                    r *= Q
+                    self._accumulate(out, Xb, r)
+                return out
+
+            return np.sum(self._map(share), axis=0, dtype=np.float64)
+
+        grad = np.sum([g for _, g in parts], axis=0, dtype=np.float64)
+        return sum(f for f, _ in parts), grad, hessp
 
 
 def _row_blocks(X, rows):

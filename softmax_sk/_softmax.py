@@ -129,30 +129,35 @@ def softmax(z, axis=-1):
     return e / xp.sum(e, axis=axis, keepdims=True)
 
 
-def _softmax_inplace(z, reference):
-    """Overwrite the logits ``z`` (n, k) by their probabilities; return the log-sum-exp.
+def _row_max(z):
+    """Row maxima of a 2-D array; for narrow rows a column loop beats ``max(axis=1)``."""
+    if z.shape[1] > 32:
+        return z.max(axis=1)
+    m = z[:, 0].copy()
+    for j in range(1, z.shape[1]):
+        np.maximum(m, z[:, j], out=m)
+    return m
+
+
+def _softmax_inplace(z, reference, scale=None):
+    """Overwrite the logits ``z`` (n, k) by ``scale * probabilities``; return the log-sum-exp.
 
     With ``reference=True`` the logits of an implicit class 0, fixed at 0, take
     part in the normalisation: the rows of the result then sum to
-    ``1 - p_reference``. The row log-sum-exp (over all classes) is returned as a
-    new array of shape (n,).
+    ``1 - p_reference``. ``scale`` (n,), if given, multiplies each row, fused
+    with the normalisation. The row log-sum-exp (over all classes) is returned
+    as a new array of shape (n,). Row sums go through BLAS (``z @ 1``).
     """
-    m = z.max(axis=1)
+    m = _row_max(z)
     if reference:
         np.maximum(m, 0.0, out=m)
     z -= m[:, None]
     np.exp(z, out=z)
-    total = z.sum(axis=1)
+    total = z @ np.ones(z.shape[1], dtype=z.dtype)
     if reference:
         total += np.exp(-m)
-    z /= total[:, None]
+    factor = (1.0 if scale is None else scale) / total
+    z *= factor[:, None]
     np.log(total, out=total)
     total += m
     return total
-
-
-def _log_softmax_with_reference(z, reference):
-    """Log probabilities of all classes (n, k + reference) from stored logits (n, k)."""
-    if reference:
-        z = np.concatenate([np.zeros_like(z[:, :1]), z], axis=1)
-    return log_softmax(z, axis=1)

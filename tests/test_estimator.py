@@ -180,6 +180,7 @@ def test_bad_fit_input_is_refused_clearly(X, y, sw, error, match):
         (dict(class_weight="auto"), ValueError, "class_weight must be"),
         (dict(class_weight={5: 1.0}), ValueError, "not classes in y"),
         (dict(fit_intercept="yes"), TypeError, "fit_intercept must be True or False"),
+        (dict(n_jobs=0), ValueError, "n_jobs must be"),
         (dict(solver="lbfgs", l1_ratio=0.5), ValueError, "supports only the L2 penalty"),
     ],
 )

@@ -106,3 +106,22 @@ def test_float32_data_is_computed_in_float32_without_copy():
     f32, g32 = loss32.loss_gradient(w)
     assert f32 == pytest.approx(f64, rel=1e-5)
     np.testing.assert_allclose(g32, g64, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("fmt", ["dense", "csr"])
+def test_threads_give_the_same_sums_as_one_thread(monkeypatch, fmt):
+    import softmax_sk._loss as mod
+
+    monkeypatch.setattr(mod, "_BLOCK_ENTRIES", 64)
+    loss, w, X, y, sw = _problem(3, True, True, fmt, n=2000)
+    threaded = SoftmaxLoss(X, y, 3, sw, fit_intercept=True, reference=False, n_threads=2)
+    assert loss.n_threads == 1 and threaded.n_threads == 2 and len(loss.blocks) > 4
+    v = np.random.default_rng(6).normal(size=w.size)
+    f1, g1, h1 = loss.gradient_hessp(w)
+    with threaded.threading():
+        f2, g2, h2 = threaded.gradient_hessp(w)
+        assert threaded.loss(w) == pytest.approx(f1, rel=1e-13)
+        np.testing.assert_allclose(threaded.loss_gradient(w)[1], g1, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(h2(v), h1(v), rtol=1e-12, atol=1e-15)
+    assert f2 == pytest.approx(f1, rel=1e-13)
+    np.testing.assert_allclose(g2, g1, rtol=1e-12, atol=1e-15)
