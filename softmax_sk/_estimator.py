@@ -312,8 +312,10 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
                 f"magnitude is {scale:.3g}"
             )
         if np.isinf(self.C):
-            raw = loss.split(result.x)[0]
-            pred = np.asarray(X @ raw.astype(X.dtype))
+            weights, intercept = loss.split(result.x)
+            pred = np.asarray(X @ weights.astype(X.dtype))
+            if intercept is not None:
+                pred = pred + intercept
             if loss.reference:
                 pred = np.column_stack([np.zeros(pred.shape[0]), pred])
             if np.array_equal(pred.argmax(axis=1), y_idx):

@@ -95,8 +95,9 @@ def test_badly_scaled_features_converge_or_warn_with_scaling_advice():
         assert clf.score(X, y) == pytest.approx(ref.score(X / X.std(0), y), abs=0.02)
 
 
-def test_separable_unpenalised_warning_says_why():
-    X = np.r_[
+@pytest.mark.parametrize("shift", [0.0, 50.0])  # 50: separable only with the intercept
+def test_separable_unpenalised_warning_says_why(shift):
+    X = shift + np.r_[
         np.random.default_rng(0).normal(size=(30, 2)) + 5,
         np.random.default_rng(1).normal(size=(30, 2)) - 5,
     ]
