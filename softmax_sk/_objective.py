@@ -8,12 +8,16 @@ benchmarks report: one ``fun_grad`` or ``fun`` is one pass, one Hessian-vector
 product is one pass.
 """
 
+import numpy as np
+
 
 class Objective:
     def __init__(self, loss, penalty):
         self.loss = loss
         self.penalty = penalty
         self.n_passes = 0
+        # Relative precision of objective values (the loss is summed in X's dtype).
+        self.eps = float(np.finfo(loss.dtype).eps)
 
     @property
     def size(self):

@@ -14,9 +14,22 @@ pytest.importorskip("threadpoolctl")
 def test_bench_fit_writes_json_markdown_and_plot(tmp_path):
     import bench_fit
 
-    bench_fit.main(["--datasets", "dense_100k_100,sparse_100k_50k", "--dtypes", "float32",
-                    "--scale", "0.004", "--repeats", "1", "--sklearn-solvers", "lbfgs",
-                    "--out", str(tmp_path)])
+    bench_fit.main(
+        [
+            "--datasets",
+            "dense_100k_100,sparse_100k_50k",
+            "--dtypes",
+            "float32",
+            "--scale",
+            "0.004",
+            "--repeats",
+            "1",
+            "--sklearn-solvers",
+            "lbfgs",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     data = json.loads((tmp_path / "fit.json").read_text())
     assert data["meta"]["cpu_count"] >= 1 and data["meta"]["blas"]
     first = data["results"][0]

@@ -199,3 +199,11 @@ def test_predict_before_fit_and_wrong_feature_count():
     clf.fit(X, y)
     with pytest.raises(ValueError, match="features"):
         clf.predict(X[:, :3])
+
+
+def test_n_jobs_does_not_change_the_model():
+    X, y = make_problem(3, n_samples=40_000)  # several row blocks
+    one = SoftmaxRegressionClassifier(n_jobs=1, tol=1e-8).fit(X, y)
+    two = SoftmaxRegressionClassifier(n_jobs=2, tol=1e-8).fit(X, y)
+    np.testing.assert_allclose(two.coef_, one.coef_, rtol=1e-7, atol=1e-10)
+    assert two.n_iter_[0] == one.n_iter_[0]

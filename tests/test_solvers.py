@@ -97,10 +97,13 @@ def test_badly_scaled_features_converge_or_warn_with_scaling_advice():
 
 @pytest.mark.parametrize("shift", [0.0, 50.0])  # 50: separable only with the intercept
 def test_separable_unpenalised_warning_says_why(shift):
-    X = shift + np.r_[
-        np.random.default_rng(0).normal(size=(30, 2)) + 5,
-        np.random.default_rng(1).normal(size=(30, 2)) - 5,
-    ]
+    X = (
+        shift
+        + np.r_[
+            np.random.default_rng(0).normal(size=(30, 2)) + 5,
+            np.random.default_rng(1).normal(size=(30, 2)) - 5,
+        ]
+    )
     y = np.r_[np.zeros(30), np.ones(30)]
     with pytest.warns(ConvergenceWarning, match="separable") as record:
         SoftmaxRegressionClassifier(C=np.inf, solver="lbfgs", max_iter=30, tol=1e-12).fit(X, y)
@@ -114,3 +117,28 @@ def test_verbose_prints_one_line_per_iteration(solver, capsys):
     lines = [line for line in capsys.readouterr().out.splitlines() if "objective" in line]
     assert len(lines) == clf.n_iter_[0]
     assert "|grad|_max" in lines[-1]
+
+
+@pytest.mark.parametrize("solver", sorted(SOLVERS))
+def test_float32_line_search_does_not_backtrack_through_rounding(solver):
+    """Near the optimum float32 objective values only differ by rounding; a step
+    that reduces the gradient must then be accepted instead of halved away."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = ((X - X.mean(0)) / np.maximum(X.std(0), 1e-12)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = SoftmaxRegressionClassifier(solver=solver, tol=1e-6, max_iter=500).fit(X, y)
+    passes_per_iter = clf._n_passes / max(clf.n_iter_[0], 1)
+    limit = 40 if solver == "newton-cg" else 3  # newton-cg: CG products per iteration
+    assert passes_per_iter < limit
+
+
+@pytest.mark.parametrize("solver", sorted(SOLVERS))
+def test_unreachable_float32_tol_stops_early_and_says_so(solver):
+    X, y = make_problem(10, n_samples=300)
+    X = X.astype(np.float32)
+    with pytest.warns(ConvergenceWarning, match="looser tol"):
+        clf = SoftmaxRegressionClassifier(solver=solver, tol=1e-12, max_iter=5000).fit(X, y)
+    assert clf.n_iter_[0] < 1000

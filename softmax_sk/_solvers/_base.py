@@ -41,14 +41,15 @@ def max_norm(g):
     return float(np.max(np.abs(g))) if g.size else 0.0
 
 
-def is_flat(f_new, f):
+def is_flat(f_new, f, eps):
     """Whether two objective values are equal up to rounding.
 
     Close to the optimum the decrease a step brings falls below the precision
-    of the objective, and the Armijo test can no longer tell a good step from a
-    bad one. The line searches then accept a step that reduces the gradient.
+    of the objective (``eps``: the machine epsilon of the data's dtype, in which
+    the loss is summed), and the Armijo test can no longer tell a good step
+    from a bad one. The line searches then accept a step that reduces the gradient.
     """
-    return abs(f_new - f) <= 1e3 * np.finfo(float).eps * max(abs(f), 1.0)
+    return abs(f_new - f) <= 1e3 * eps * max(abs(f), 1.0)
 
 
 class Progress:
@@ -65,6 +66,30 @@ class Progress:
                 f"|grad|_max {grad_norm:.3e}  step {step:.3e}",
                 flush=True,
             )
+
+
+class StallCheck:
+    """Tells a solver when the data's precision allows no further progress.
+
+    Stalled: for ``patience`` iterations in a row the objective stayed flat to
+    rounding (``is_flat``) and the gradient norm did not fall below 0.9 times the
+    best seen. Without it a float32 fit asked for an unreachable ``tol`` grinds
+    through ``max_iter`` steps that only trade rounding noise.
+    """
+
+    message = "the objective is flat to rounding and the gradient no longer decreases"
+
+    def __init__(self, eps, patience=10):
+        self.eps = eps
+        self.patience = patience
+        self.best = np.inf
+        self.run = 0
+
+    def __call__(self, F_new, F, grad_norm):
+        stuck = is_flat(F_new, F, self.eps) and grad_norm > 0.9 * self.best
+        self.run = self.run + 1 if stuck else 0
+        self.best = min(self.best, grad_norm)
+        return self.run >= self.patience
 
 
 def orthant_wise(obj, x, pg, d, clip=True):

@@ -18,7 +18,7 @@ from collections import deque
 
 import numpy as np
 
-from ._base import Progress, SolverResult, is_flat, max_norm, orthant_wise
+from ._base import Progress, SolverResult, StallCheck, is_flat, max_norm, orthant_wise
 
 _MEMORY = 10
 
@@ -47,6 +47,7 @@ def lbfgs(obj, x0, *, tol, max_iter, verbose=0):
     F = f_s + obj.l1_value(x)
     pg = obj.min_norm_subgradient(x, g)
     pairs = deque(maxlen=_MEMORY)
+    stalled = StallCheck(obj.eps)
     message = "maximum number of iterations reached"
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
@@ -64,9 +65,9 @@ def lbfgs(obj, x0, *, tol, max_iter, verbose=0):
             F_new = f_s_new + obj.l1_value(x_new)
             if F_new <= F + 1e-4 * float(pg @ (x_new - x)):
                 break
-            if is_flat(F_new, F) and max_norm(obj.min_norm_subgradient(x_new, g_new)) < max_norm(
-                pg
-            ):
+            if is_flat(F_new, F, obj.eps) and max_norm(
+                obj.min_norm_subgradient(x_new, g_new)
+            ) < max_norm(pg):
                 break
             t *= 0.5
         else:
@@ -77,9 +78,12 @@ def lbfgs(obj, x0, *, tol, max_iter, verbose=0):
         if sy > 1e-12 * float(y @ y):
             pairs.append((s, y, 1.0 / sy))
         step = max_norm(s)
-        x, F, g = x_new, F_new, g_new
+        x, F_old, F, g = x_new, F, F_new, g_new
         pg = obj.min_norm_subgradient(x, g)
         progress(n_iter, F, max_norm(pg), step)
+        if stalled(F, F_old, max_norm(pg)):
+            message = stalled.message
+            break
     else:
         n_iter = max_iter
     grad_norm = max_norm(pg)
