@@ -306,13 +306,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     command = "python " + " ".join(sys.argv) if argv is None else "main(" + repr(argv) + ")"
-    results = []
-    for name in args.datasets.split(","):
-        for dtype in args.dtypes.split(","):
-            res = bench_dataset(name, np.dtype(dtype), args.scale, args.repeats, args.budget,
-                                args.sklearn_solvers.split(","))
-            results.append(res)
-            print(markdown([res], command).split("\n", 2)[2], flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     meta = {
@@ -325,9 +318,17 @@ def main(argv=None):
         "blas": threadpool_info(),
         "target_suboptimality": TARGET,
     }
-    (out / "fit.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
-    (out / "fit.md").write_text(markdown(results, command) + "\n")
-    plot(results, out / "fit.png")
+    results = []
+    for name in args.datasets.split(","):
+        for dtype in args.dtypes.split(","):
+            res = bench_dataset(name, np.dtype(dtype), args.scale, args.repeats, args.budget,
+                                args.sklearn_solvers.split(","))
+            results.append(res)
+            print(markdown([res], command).split("\n", 2)[2], flush=True)
+            # Written after every dataset, so an interrupted run keeps what it measured.
+            (out / "fit.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+            (out / "fit.md").write_text(markdown(results, command) + "\n")
+            plot(results, out / "fit.png")
     return results
 
 
