@@ -20,10 +20,6 @@ class Objective:
         self.eps = float(np.finfo(loss.dtype).eps)
 
     @property
-    def size(self):
-        return self.loss.size
-
-    @property
     def has_l1(self):
         return self.penalty.has_l1
 
