@@ -466,7 +466,8 @@ def _check_real(value, name, low, high=None, low_open=False, allow_inf=False):
 
 
 def _feature_scale(X):
-    """Largest absolute feature value (0 for empty data)."""
-    if sp.issparse(X):
-        return float(abs(X).max()) if X.nnz else 0.0
-    return float(np.max(np.abs(X))) if X.size else 0.0
+    """Largest absolute feature value (0 for empty data), without a copy of X."""
+    values = X.data if sp.issparse(X) else X
+    if values.size == 0:
+        return 0.0
+    return float(max(values.max(), -values.min()))

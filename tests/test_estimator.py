@@ -207,3 +207,21 @@ def test_n_jobs_does_not_change_the_model():
     two = SoftmaxRegressionClassifier(n_jobs=2, tol=1e-8).fit(X, y)
     np.testing.assert_allclose(two.coef_, one.coef_, rtol=1e-7, atol=1e-10)
     assert two.n_iter_[0] == one.n_iter_[0]
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "newton-cg"])
+def test_fit_adds_little_memory_next_to_X(solver):
+    """Peak additional memory of fit (tracemalloc) stays far below the size of X,
+    also on the path that warns about convergence."""
+    import tracemalloc
+
+    X = np.random.default_rng(0).normal(size=(4000, 400)).astype(np.float32)
+    y = np.random.default_rng(1).integers(0, 5, size=4000)
+    tracemalloc.start()
+    try:
+        with pytest.warns(ConvergenceWarning):
+            SoftmaxRegressionClassifier(solver=solver, max_iter=2).fit(X, y)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.5 * X.nbytes
