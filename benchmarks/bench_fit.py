@@ -235,6 +235,8 @@ def bench_dataset(name, dtype, scale, repeats, budget, sk_solvers=SK_SOLVERS, C=
     ours = rows[0]
     sk_best = min((r["seconds"] for r in sk), default=float("nan"))
     tuned_best = min([sk_best] + [rows[-1]["seconds"]] if sk else [float("nan")])
+    if not ours["reached"]:  # no ratio for a fit that missed the target
+        sk_best = tuned_best = float("nan")
     return {
         "dataset": name,
         "dtype": np.dtype(dtype).name,

@@ -153,7 +153,8 @@ class SoftmaxLoss:
             lse = _softmax_inplace(z, self.reference, scale=s)  # z = s_i p_i
             Q = z.copy() if keep_probabilities else None
             z[rows, cols] -= s[rows]
-            yield Xb, z, float(np.dot(s, lse - z_obs)), Q
+            ce = (lse - z_obs).astype(np.float64)  # summed in float64: a precise objective
+            yield Xb, z, float(np.dot(s.astype(np.float64), ce)), Q
 
     # -- value and gradient ----------------------------------------------------
     def loss(self, w):

@@ -49,7 +49,7 @@ def is_flat(f_new, f, eps):
     the loss is summed), and the Armijo test can no longer tell a good step
     from a bad one. The line searches then accept a step that reduces the gradient.
     """
-    return abs(f_new - f) <= 1e3 * eps * max(abs(f), 1.0)
+    return abs(f_new - f) <= 10 * eps * max(abs(f), 1.0)
 
 
 class Progress:
