@@ -142,3 +142,18 @@ def test_unreachable_float32_tol_stops_early_and_says_so(solver):
     with pytest.warns(ConvergenceWarning, match="looser tol"):
         clf = SoftmaxRegressionClassifier(solver=solver, tol=1e-12, max_iter=5000).fit(X, y)
     assert clf.n_iter_[0] < 1000
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "newton-cg"])
+def test_float32_fit_reaches_the_float64_optimum(solver):
+    """float32 data: the solver must not stop on rounding before ~1e-6 relative."""
+    X, y = make_problem(20, n_samples=3000, n_features=12, seed=3)
+    ref = SoftmaxRegressionClassifier(tol=1e-10, max_iter=1000).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = SoftmaxRegressionClassifier(solver=solver, tol=1e-7, max_iter=1000).fit(
+            X.astype(np.float32), y
+        )
+    clf.coef_, clf.intercept_ = clf.coef_.astype(np.float64), clf.intercept_.astype(np.float64)
+    f32, f64 = _objective(clf, X, y, 1.0, 0.0), _objective(ref, X, y, 1.0, 0.0)
+    assert (f32 - f64) / f64 < 2e-6
