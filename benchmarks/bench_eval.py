@@ -51,8 +51,7 @@ def bench_shape(n, d, k, dtype, repeats):
 
     t_products = median_time(lambda: (X @ W, X.T @ G), repeats)
     t_ours = median_time(lambda: ours.loss_gradient(w), repeats)
-    t_sk = median_time(lambda: sk.loss_gradient(w_sk, X, y_sk, None, l2_reg_strength=0.0),
-                       repeats)
+    t_sk = median_time(lambda: sk.loss_gradient(w_sk, X, y_sk, None, l2_reg_strength=0.0), repeats)
     return {
         "shape": [n, d, k],
         "dtype": np.dtype(dtype).name,
@@ -72,17 +71,24 @@ def main(argv=None):
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args(argv)
     shapes = [(args.n, 100, 10), (args.n // 2, 784, 10), (args.n // 2, 100, 1000)]
-    rows = [bench_shape(n, d, k, dt, args.repeats)
-            for n, d, k in shapes for dt in (np.float64, np.float32)]
-    lines = ["| n x d, K | dtype | X@W + X.T@G [ms] | softmax-sk [ms] | sklearn [ms] "
-             "| softmax-sk / products | sklearn / products | softmax-sk / sklearn |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    rows = [
+        bench_shape(n, d, k, dt, args.repeats)
+        for n, d, k in shapes
+        for dt in (np.float64, np.float32)
+    ]
+    lines = [
+        "| n x d, K | dtype | X@W + X.T@G [ms] | softmax-sk [ms] | sklearn [ms] "
+        "| softmax-sk / products | sklearn / products | softmax-sk / sklearn |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for r in rows:
         n, d, k = r["shape"]
-        lines.append(f"| {n}x{d}, {k} | {r['dtype']} | {1e3 * r['products_s']:.1f} | "
-                     f"{1e3 * r['softmax_sk_s']:.1f} | {1e3 * r['sklearn_s']:.1f} | "
-                     f"{r['softmax_sk_over_products']:.2f} | {r['sklearn_over_products']:.2f} | "
-                     f"{r['softmax_sk_over_sklearn']:.2f} |")
+        lines.append(
+            f"| {n}x{d}, {k} | {r['dtype']} | {1e3 * r['products_s']:.1f} | "
+            f"{1e3 * r['softmax_sk_s']:.1f} | {1e3 * r['sklearn_s']:.1f} | "
+            f"{r['softmax_sk_over_products']:.2f} | {r['sklearn_over_products']:.2f} | "
+            f"{r['softmax_sk_over_sklearn']:.2f} |"
+        )
     table = "\n".join(lines)
     print(table)
     command = "python " + " ".join(sys.argv) if argv is None else "main(" + repr(argv) + ")"

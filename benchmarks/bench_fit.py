@@ -58,8 +58,12 @@ def make_dataset(name, scale, seed=0):
         X, y = load_digits(return_X_y=True)
         X = (X - X.mean(0)) / np.maximum(X.std(0), 1e-12)
         return X, y
-    n_of = {"dense_100k_100": 100_000, "mnist_50k_784": 50_000, "sparse_100k_50k": 100_000,
-            "classes_50k_1000": 50_000}
+    n_of = {
+        "dense_100k_100": 100_000,
+        "mnist_50k_784": 50_000,
+        "sparse_100k_50k": 100_000,
+        "classes_50k_1000": 50_000,
+    }
     n = max(200, int(n_of[name] * scale))
     if name == "dense_100k_100":
         X = rng.normal(size=(n, 100))
@@ -136,8 +140,9 @@ class PassCounter:
 def make_model(kind, solver, tol, C):
     if kind == "softmax-sk":  # "auto-1": the default solver on one thread
         n_jobs = 1 if solver.endswith("-1") else None
-        return SoftmaxRegressionClassifier(C=C, solver=solver.removesuffix("-1"), tol=tol,
-                                           max_iter=10_000, n_jobs=n_jobs)
+        return SoftmaxRegressionClassifier(
+            C=C, solver=solver.removesuffix("-1"), tol=tol, max_iter=10_000, n_jobs=n_jobs
+        )
     return LogisticRegression(C=C, solver=solver, tol=tol, max_iter=10_000)
 
 
@@ -170,8 +175,9 @@ def peak_memory(kind, solver, tol, C, X, y):
     return peak
 
 
-def run_contender(label, kind, solver, C, X, y, X_test, y_test, f_star, repeats, budget,
-                  scipy_one_thread=False):
+def run_contender(
+    label, kind, solver, C, X, y, X_test, y_test, f_star, repeats, budget, scipy_one_thread=False
+):
     previous = np.inf
     for tol in TOLS:
         model, seconds, passes = fit_once(kind, solver, tol, C, X, y, scipy_one_thread)
@@ -210,8 +216,10 @@ def bench_dataset(name, dtype, scale, repeats, budget, sk_solvers=SK_SOLVERS, C=
     # Reference optimum: the lowest objective that tight fits reach.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        refs = [make_model("softmax-sk", "auto", 1e-10, C).fit(X, y),
-                make_model("sklearn", "lbfgs", 1e-10, C).fit(X, y)]
+        refs = [
+            make_model("softmax-sk", "auto", 1e-10, C).fit(X, y),
+            make_model("sklearn", "lbfgs", 1e-10, C).fit(X, y),
+        ]
     f_star = min(objective(m, X, y, C) for m in refs)
 
     contenders = [("softmax-sk auto", "softmax-sk", "auto")]
@@ -219,8 +227,11 @@ def bench_dataset(name, dtype, scale, repeats, budget, sk_solvers=SK_SOLVERS, C=
     contenders.append(("softmax-sk auto n_jobs=1", "softmax-sk", "auto-1"))
     n_coefs = (X.shape[1] + 1) * np.unique(y).size
     # newton-cholesky forms the n_coefs x n_coefs Hessian: skip it where that needs > 2 GiB.
-    contenders += [(f"sklearn {s}", "sklearn", s) for s in sk_solvers
-                   if not (s == "newton-cholesky" and 8 * n_coefs**2 > 2**31)]
+    contenders += [
+        (f"sklearn {s}", "sklearn", s)
+        for s in sk_solvers
+        if not (s == "newton-cholesky" and 8 * n_coefs**2 > 2**31)
+    ]
     rows = [
         run_contender(label, kind, solver, C, X, y, X_test, y_test, f_star, repeats, budget)
         for label, kind, solver in contenders
@@ -228,9 +239,20 @@ def bench_dataset(name, dtype, scale, repeats, budget, sk_solvers=SK_SOLVERS, C=
     sk = [r for r in rows if r["contender"].startswith("sklearn") and r["reached"]]
     if sk:
         fastest = min(sk, key=lambda r: r["seconds"])
-        tuned = run_contender(fastest["contender"] + " (scipy BLAS 1 thread)", "sklearn",
-                              fastest["contender"].split()[1], C, X, y, X_test, y_test, f_star,
-                              repeats, budget, scipy_one_thread=True)
+        tuned = run_contender(
+            fastest["contender"] + " (scipy BLAS 1 thread)",
+            "sklearn",
+            fastest["contender"].split()[1],
+            C,
+            X,
+            y,
+            X_test,
+            y_test,
+            f_star,
+            repeats,
+            budget,
+            scipy_one_thread=True,
+        )
         rows.append(tuned)
     ours = rows[0]
     sk_best = min((r["seconds"] for r in sk), default=float("nan"))
@@ -296,13 +318,18 @@ def plot(results, path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", default="digits,dense_100k_100,mnist_50k_784,"
-                        "sparse_100k_50k,classes_50k_1000")
+    parser.add_argument(
+        "--datasets", default="digits,dense_100k_100,mnist_50k_784,sparse_100k_50k,classes_50k_1000"
+    )
     parser.add_argument("--dtypes", default="float64,float32")
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the full n")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--budget", type=float, default=120.0,
-                        help="seconds one fit may take before a contender stops tightening tol")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=120.0,
+        help="seconds one fit may take before a contender stops tightening tol",
+    )
     parser.add_argument("--sklearn-solvers", default=",".join(SK_SOLVERS))
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args(argv)
@@ -323,8 +350,14 @@ def main(argv=None):
     results = []
     for name in args.datasets.split(","):
         for dtype in args.dtypes.split(","):
-            res = bench_dataset(name, np.dtype(dtype), args.scale, args.repeats, args.budget,
-                                args.sklearn_solvers.split(","))
+            res = bench_dataset(
+                name,
+                np.dtype(dtype),
+                args.scale,
+                args.repeats,
+                args.budget,
+                args.sklearn_solvers.split(","),
+            )
             results.append(res)
             print(markdown([res], command).split("\n", 2)[2], flush=True)
             # Written after every dataset, so an interrupted run keeps what it measured.

@@ -54,10 +54,12 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         Weights per class, multiplied into the sample weights. ``'balanced'``
         uses ``sum(sample_weight) / (n_classes * class_total_weight)``.
     solver : {'auto', 'lbfgs', 'newton-cg', 'owlqn'}, default='auto'
-        ``'lbfgs'`` (scipy's L-BFGS-B), ``'newton-cg'`` (truncated Newton with
-        Hessian-vector products), ``'owlqn'`` (orthant-wise L-BFGS, the one
-        that handles ``l1_ratio > 0``). ``'auto'`` picks ``'owlqn'`` for an L1
-        term, ``'newton-cg'`` for at most 1000 coefficients, else ``'lbfgs'``.
+        ``'lbfgs'`` (L-BFGS, L2 or no penalty), ``'newton-cg'`` (truncated
+        Newton with Hessian-vector products), ``'owlqn'`` (orthant-wise
+        L-BFGS; it and ``'newton-cg'`` handle ``l1_ratio > 0``). ``'auto'``
+        picks ``'newton-cg'`` for at most 1000 coefficients and for sparse X
+        without an L1 term, else ``'owlqn'`` with an L1 term and ``'lbfgs'``
+        without.
     max_iter : int, default=100
         Maximum number of solver iterations.
     tol : float, default=1e-4
@@ -193,7 +195,7 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         penalized = np.zeros((loss.n_dof, loss.k), dtype=bool)
         penalized[:n_features] = True
         penalty = ElasticNet.from_C(self.C, self.l1_ratio, weights.sum(), penalized.ravel())
-        solver = self._resolve_solver(loss.size, penalty.has_l1)
+        solver = self._resolve_solver(loss.size, penalty.has_l1, sp.issparse(X))
         obj = Objective(loss, penalty)
 
         x0 = self._warm_start_coefs(classes, loss)
@@ -247,9 +249,9 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         ):
             raise ValueError(f"n_jobs must be None, -1 or a positive integer, got {self.n_jobs!r}.")
 
-    def _resolve_solver(self, n_coefs, has_l1):
+    def _resolve_solver(self, n_coefs, has_l1, sparse):
         if self.solver == "auto":
-            return choose_solver(n_coefs, has_l1)
+            return choose_solver(n_coefs, has_l1, sparse)
         if has_l1 and not SOLVERS[self.solver][1]:
             l1_solvers = [name for name, (_, l1) in SOLVERS.items() if l1]
             raise ValueError(

@@ -31,6 +31,7 @@ memory order) and scipy sparse CSR X alike (CSC X is evaluated as one block).
 import contextlib
 import functools
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 
 import numpy as np
 import scipy.sparse as sp
@@ -87,8 +88,14 @@ class SoftmaxLoss:
         self.size = self.n_dof * self.k
 
         rows = max(_MIN_BLOCK_ROWS, _BLOCK_ENTRIES // max(self.k, 1))
-        self.blocks = _row_blocks(X, rows)
-        self.n_threads = max(1, min(int(n_threads), len(self.blocks)))
+        n = X.shape[0]
+        # Each thread gets an equal, contiguous share of the rows, cut into blocks.
+        self.n_threads = 1 if n <= rows else max(1, min(int(n_threads), n // _MIN_BLOCK_ROWS))
+        if sp.issparse(X) and X.format != "csr":
+            self.n_threads = 1
+        bounds = np.linspace(0, n, self.n_threads + 1).astype(int)
+        self.shares = [_row_blocks(X, a, b, rows) for a, b in pairwise(bounds)]
+        self.blocks = [block for share in self.shares for block in share]
         sw = np.asarray(sample_weight, dtype=np.float64)
         self.sw = (sw / sw.sum()).astype(self.dtype)
         tiny = np.finfo(self.dtype).tiny  # rows weighted below it contribute nothing
@@ -104,10 +111,9 @@ class SoftmaxLoss:
 
     def _map(self, fn):
         """``[fn(blocks) for each thread's share of the blocks]``, run concurrently."""
-        shares = [self.blocks[i :: self.n_threads] for i in range(self.n_threads)]
         if self.n_threads == 1:
-            return [fn(shares[0])]
-        return list(_executor(self.n_threads).map(fn, shares))
+            return [fn(self.blocks)]
+        return list(_executor(self.n_threads).map(fn, self.shares))
 
     # -- layout -----------------------------------------------------------------
     def split(self, w):
@@ -230,18 +236,19 @@ class SoftmaxLoss:
         return sum(f for f, _ in parts), grad, hessp
 
 
-def _row_blocks(X, rows):
-    """``[(slice, X[slice]), ...]`` over consecutive row blocks, without copying X.
+def _row_blocks(X, start, stop, rows):
+    """``[(slice, X[slice]), ...]``: rows ``start:stop`` in near-equal blocks of at most ``rows``.
 
     Dense blocks are views; a CSR block shares the parent's data and indices.
     CSC X, whose rows cannot be sliced without a copy, is one block.
     """
-    n = X.shape[0]
     if sp.issparse(X) and X.format != "csr":
-        return [(slice(0, n), X)]
+        return [(slice(0, X.shape[0]), X)]
+    n_blocks = max(1, -(-(stop - start) // rows))
+    bounds = np.linspace(start, stop, n_blocks + 1).astype(int)
     out = []
-    for a in range(0, n, rows):
-        b = slice(a, min(a + rows, n))
+    for a, c in pairwise(bounds):
+        b = slice(int(a), int(c))
         if sp.issparse(X):
             lo, hi = X.indptr[b.start], X.indptr[b.stop]
             Xb = sp.csr_matrix(

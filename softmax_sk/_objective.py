@@ -24,6 +24,10 @@ class Objective:
         return self.penalty.has_l1
 
     @property
+    def has_l2(self):
+        return self.penalty.l2 > 0
+
+    @property
     def penalized(self):
         """Boolean mask of the penalised entries of the flat coefficients."""
         return self.penalty.penalized
