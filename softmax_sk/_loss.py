@@ -186,6 +186,30 @@ class SoftmaxLoss:
         grad = np.sum([g for _, g in parts], axis=0, dtype=np.float64)
         return sum(f for f, _ in parts), grad
 
+    def hessian_diagonal_at_zero(self):
+        """Diagonal of the Hessian of ``L`` at ``w = 0`` (flat, float64).
+
+        At ``w = 0`` every class has probability ``1/K``, so the entry of
+        weight ``(j, k)`` is ``(K - 1)/K**2 * sum_i s_i x_ij**2`` and that of
+        an intercept ``(K - 1)/K**2``. One pass over X, no copy of it.
+        """
+        n_classes = self.k + int(self.reference)
+        second_moment = np.zeros(self.n_features)
+        for b, Xb in self.blocks:
+            s = self.sw[b].astype(np.float64)
+            if sp.issparse(Xb):  # CSR blocks, or CSC X as one block
+                csr = Xb.format == "csr"
+                outer = np.repeat(np.arange(Xb.shape[1 - csr]), np.diff(Xb.indptr))
+                rows, cols = (outer, Xb.indices) if csr else (Xb.indices, outer)
+                values = Xb.data.astype(np.float64) ** 2 * s[rows]
+                second_moment += np.bincount(cols, values, minlength=self.n_features)
+            else:
+                second_moment += np.einsum("i,ij,ij->j", s, Xb, Xb)
+        diagonal = np.empty((self.n_dof, self.k))
+        diagonal[: self.n_features] = second_moment[:, None]
+        diagonal[self.n_features :] = 1.0
+        return (n_classes - 1) / n_classes**2 * diagonal.ravel()
+
     # -- second order ----------------------------------------------------------
     def gradient_hessp(self, w):
         """``(L(w), grad L(w), hessp)`` with ``hessp(v)`` the Hessian at ``w`` times ``v``.

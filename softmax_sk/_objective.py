@@ -54,6 +54,16 @@ class Objective:
 
         return f + self.penalty.smooth_value(w), g + self.penalty.smooth_gradient(w), hessp
 
+    def preconditioner(self):
+        """Diagonal of the smooth objective's Hessian at ``w = 0`` (one pass; flat)."""
+        self.n_passes += 1
+        diagonal = self.loss.hessian_diagonal_at_zero()
+        diagonal[self.penalized] += self.penalty.l2
+        # A zero entry (an all-zero feature without L2) has a zero gradient too and
+        # never moves; any positive scale keeps the division defined.
+        diagonal[diagonal <= 0] = 1.0
+        return diagonal
+
     def l1_value(self, w):
         return self.penalty.l1_value(w)
 

@@ -8,6 +8,7 @@ import scipy.sparse as sp
 from conftest import make_problem
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
 
 from softmax_sk import SoftmaxRegressionClassifier
 
@@ -202,11 +203,19 @@ def test_predict_before_fit_and_wrong_feature_count():
 
 
 def test_n_jobs_does_not_change_the_model():
+    """Threads split the rows differently, so sums differ in rounding only.
+
+    The problem has a redundant feature: coefficients along the near-null
+    direction of X^T X are determined only to about tol / l2, so the
+    well-determined quantities are compared: probabilities and the objective.
+    """
     X, y = make_problem(3, n_samples=40_000)  # several row blocks
-    one = SoftmaxRegressionClassifier(n_jobs=1, tol=1e-8).fit(X, y)
-    two = SoftmaxRegressionClassifier(n_jobs=2, tol=1e-8).fit(X, y)
-    np.testing.assert_allclose(two.coef_, one.coef_, rtol=1e-7, atol=1e-10)
-    assert two.n_iter_[0] == one.n_iter_[0]
+    one = SoftmaxRegressionClassifier(n_jobs=1, tol=1e-10).fit(X, y)
+    two = SoftmaxRegressionClassifier(n_jobs=2, tol=1e-10).fit(X, y)
+    np.testing.assert_allclose(two.predict_proba(X), one.predict_proba(X), rtol=1e-7, atol=1e-12)
+    assert log_loss(y, two.predict_proba(X)) == pytest.approx(
+        log_loss(y, one.predict_proba(X)), rel=1e-13
+    )
 
 
 @pytest.mark.parametrize("solver", ["lbfgs", "newton-cg"])

@@ -65,6 +65,21 @@ def test_gradient_against_central_differences(case):
 
 
 @pytest.mark.parametrize("case", CASES)
+def test_hessian_diagonal_at_zero_against_central_differences(case):
+    """The preconditioner: d/dw_j of the gradient's entry j at w = 0, by differences."""
+    loss, w, *_ = _problem(*case)
+    zero = np.zeros_like(w)
+    eps = 1e-5
+    fd = np.empty_like(w)
+    for j in range(w.size):
+        e = np.zeros_like(w)
+        e[j] = eps
+        fd[j] = (loss.loss_gradient(e)[1][j] - loss.loss_gradient(-e)[1][j]) / (2 * eps)
+    np.testing.assert_allclose(loss.hessian_diagonal_at_zero(), fd, rtol=1e-6, atol=1e-10)
+    assert loss.loss_gradient(zero)[1].shape == fd.shape
+
+
+@pytest.mark.parametrize("case", CASES)
 def test_hessp_against_central_differences_of_gradient(case):
     loss, w, *_ = _problem(*case)
     f, g, hessp = loss.gradient_hessp(w)

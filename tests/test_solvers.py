@@ -112,6 +112,41 @@ def test_newton_cg_takes_no_more_iterations_than_scikit_learns():
     assert _objective(ours, X, y, 1.0, 0.0) <= _objective(ref, X, y, 1.0, 0.0) * (1 + 1e-9)
 
 
+def test_lbfgs_iterates_do_not_depend_on_feature_scales():
+    """With the diagonal preconditioner, L-BFGS on X * a is L-BFGS on X, coefficients / a.
+
+    Exact only without a penalty (an L2 term is not scale invariant): C=inf on
+    data that is not separable. Without the preconditioner the two fits
+    differed by 0.5 in probability after 3 iterations.
+    """
+    X, y = make_problem(4, n_samples=600, n_features=10)
+    a = np.logspace(-2, 2, X.shape[1])
+    for n_iter in (3, 10):
+        fits = [
+            SoftmaxRegressionClassifier(solver="lbfgs", C=np.inf, tol=0, max_iter=n_iter).fit(Z, y)
+            for Z in (X, X * a)
+        ]
+        np.testing.assert_allclose(fits[1].coef_ * a, fits[0].coef_, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(fits[1].intercept_, fits[0].intercept_, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "newton-cg"])
+def test_feature_scales_spanning_1e4_cost_few_extra_passes(solver):
+    """Rescaled features (1e-2 .. 1e2): about the passes of the original problem.
+
+    Before the preconditioner, lbfgs did not converge in 10,000 iterations here
+    and newton-cg took 1306 passes instead of 74.
+    """
+    X, y = make_problem(4, n_samples=600, n_features=10)
+    a = np.logspace(-2, 2, X.shape[1])
+    fits = [
+        SoftmaxRegressionClassifier(solver=solver, C=np.inf, tol=1e-8, max_iter=1000).fit(Z, y)
+        for Z in (X, X * a)
+    ]
+    assert fits[1]._n_passes <= 1.5 * fits[0]._n_passes
+    np.testing.assert_allclose(fits[1].predict_proba(X * a), fits[0].predict_proba(X), atol=1e-7)
+
+
 def test_badly_scaled_features_converge_or_warn_with_scaling_advice():
     X, y = make_problem(3)
     X = X * np.array([1e4, 1, 1e-2, 1e4, 1, 1, 1, 1])
