@@ -137,17 +137,17 @@ class PassCounter:
 
 
 # -- one contender ----------------------------------------------------------------------------
-def make_model(kind, solver, tol, C):
+def make_model(kind, solver, tol, C, max_iter=10_000):
     if kind == "softmax-sk":  # "auto-1": the default solver on one thread
         n_jobs = 1 if solver.endswith("-1") else None
         return SoftmaxRegressionClassifier(
-            C=C, solver=solver.removesuffix("-1"), tol=tol, max_iter=10_000, n_jobs=n_jobs
+            C=C, solver=solver.removesuffix("-1"), tol=tol, max_iter=max_iter, n_jobs=n_jobs
         )
-    return LogisticRegression(C=C, solver=solver, tol=tol, max_iter=10_000)
+    return LogisticRegression(C=C, solver=solver, tol=tol, max_iter=max_iter)
 
 
-def fit_once(kind, solver, tol, C, X, y, scipy_one_thread=False):
-    model = make_model(kind, solver, tol, C)
+def fit_once(kind, solver, tol, C, X, y, scipy_one_thread=False, max_iter=10_000):
+    model = make_model(kind, solver, tol, C, max_iter)
     limiter = ThreadpoolController().select(filepath="scipy.libs")
     with warnings.catch_warnings(), PassCounter() as counter:
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -166,10 +166,10 @@ def fit_once(kind, solver, tol, C, X, y, scipy_one_thread=False):
     return model, seconds, passes
 
 
-def peak_memory(kind, solver, tol, C, X, y):
+def peak_memory(kind, solver, tol, C, X, y, max_iter):
     tracemalloc.start()
     tracemalloc.reset_peak()
-    fit_once(kind, solver, tol, C, X, y)
+    fit_once(kind, solver, tol, C, X, y, max_iter=max_iter)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     return peak
@@ -178,9 +178,15 @@ def peak_memory(kind, solver, tol, C, X, y):
 def run_contender(
     label, kind, solver, C, X, y, X_test, y_test, f_star, repeats, budget, scipy_one_thread=False
 ):
+    max_iter = 10_000
+    if kind == "sklearn" and solver in ("sag", "saga"):
+        # Stochastic solvers can run for many minutes: cap their epochs at the budget,
+        # from the time of one epoch.
+        epoch = fit_once(kind, solver, 1e-10, C, X, y, max_iter=1)[1]
+        max_iter = int(np.clip(budget / max(epoch, 1e-9), 1, 10_000))
     previous = np.inf
     for tol in TOLS:
-        model, seconds, passes = fit_once(kind, solver, tol, C, X, y, scipy_one_thread)
+        model, seconds, passes = fit_once(kind, solver, tol, C, X, y, scipy_one_thread, max_iter)
         subopt = (objective(model, X, y, C) - f_star) / abs(f_star)
         # Stop tightening at the target, past the time budget, or once a tighter tol
         # no longer helps (float32 cannot resolve every suboptimality).
@@ -190,7 +196,10 @@ def run_contender(
     reached = subopt <= TARGET
     times = [seconds]
     if reached:  # fresh, timed fits at the tol found (the search fits warmed up caches)
-        times = [fit_once(kind, solver, tol, C, X, y, scipy_one_thread)[1] for _ in range(repeats)]
+        times = [
+            fit_once(kind, solver, tol, C, X, y, scipy_one_thread, max_iter)[1]
+            for _ in range(repeats)
+        ]
     return {
         "contender": label,
         "tol": tol,
@@ -200,7 +209,7 @@ def run_contender(
         "runs": len(times),
         "n_iter": int(np.max(model.n_iter_)),
         "passes": int(passes),
-        "peak_mem_mb": peak_memory(kind, solver, tol, C, X, y) / 2**20,
+        "peak_mem_mb": peak_memory(kind, solver, tol, C, X, y, max_iter) / 2**20,
         "accuracy": float(np.mean(model.predict(X_test) == y_test)),
         "coef_dtype": str(model.coef_.dtype),
     }
@@ -273,8 +282,20 @@ def bench_dataset(name, dtype, scale, repeats, budget, sk_solvers=SK_SOLVERS, C=
 
 
 # -- report -------------------------------------------------------------------------------------
-def markdown(results, command):
-    lines = [f"Command: `{command}`", ""]
+def machine_line(meta):
+    blas = ", ".join(
+        f"{lib['internal_api']} {lib.get('version')} in {Path(lib['filepath']).parent.name} "
+        f"({lib['num_threads']} threads)"
+        for lib in meta["blas"]
+    )
+    return (
+        f"{meta['cpu_count']} cores, {meta['platform']}; numpy {meta['numpy']}, "
+        f"scikit-learn {meta['sklearn']}; BLAS: {blas}"
+    )
+
+
+def markdown(results, meta=None):
+    lines = [f"Command: `{meta['command']}`", "", machine_line(meta), ""] if meta else []
     for res in results:
         lines += [
             f"### {res['dataset']} {res['dtype']} {res['shape'][0]}x{res['shape'][1]}, "
@@ -359,10 +380,10 @@ def main(argv=None):
                 args.sklearn_solvers.split(","),
             )
             results.append(res)
-            print(markdown([res], command).split("\n", 2)[2], flush=True)
+            print(markdown([res]), flush=True)
             # Written after every dataset, so an interrupted run keeps what it measured.
             (out / "fit.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
-            (out / "fit.md").write_text(markdown(results, command) + "\n")
+            (out / "fit.md").write_text(markdown(results, meta) + "\n")
             plot(results, out / "fit.png")
     return results
 

@@ -128,10 +128,10 @@ class SoftmaxLoss:
         return z
 
     def _observed(self, b):
-        """Rows of block ``b`` whose class is stored, and that class's column."""
+        """Rows of block ``b`` whose class is stored, and their flat indices in its logits."""
         col = self.col[b]
         rows = np.flatnonzero(col >= 0) if self.reference else np.arange(col.size)
-        return rows, col[rows]
+        return rows, rows * self.k + col[rows]
 
     def _weights(self, w):
         return self.split(np.asarray(w, dtype=self.dtype))
@@ -152,13 +152,13 @@ class SoftmaxLoss:
         weights, intercept = self._weights(w)
         for b, Xb in blocks:
             z = self._raw(Xb, weights, intercept)
-            rows, cols = self._observed(b)
+            rows, flat = self._observed(b)
             s = self.sw[b]
             z_obs = np.zeros_like(s)
-            z_obs[rows] = z[rows, cols]
+            z_obs[rows] = z.ravel()[flat]  # 1-D indexing: cheaper than z[rows, cols]
             lse = _softmax_inplace(z, self.reference, scale=s)  # z = s_i p_i
             Q = z.copy() if keep_probabilities else None
-            z[rows, cols] -= s[rows]
+            z.ravel()[flat] -= s[rows]
             ce = (lse - z_obs).astype(np.float64)  # summed in float64: a precise objective
             yield Xb, z, float(np.dot(s.astype(np.float64), ce)), Q
 
