@@ -30,6 +30,7 @@ memory order) and scipy sparse CSR X alike (CSC X is evaluated as one block).
 
 import contextlib
 import functools
+import os
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 
@@ -39,12 +40,32 @@ from threadpoolctl import threadpool_limits
 
 from ._softmax import _softmax_inplace
 
-# Rows per block are chosen so that one block of logits holds about this many
-# entries (256 KiB of float64): large enough for efficient matrix products,
-# small enough to stay in cache between the element-wise passes
-# (benchmarks/bench_eval.py: 2**15 beat 2**17 by 5-20% with two threads).
-_BLOCK_ENTRIES = 2**15
+# Rows per block are chosen so that one block of logits takes about this many
+# bytes: large enough for efficient matrix products, small enough to stay in
+# cache between the element-wise passes (benchmarks/bench_eval.py: 256 KiB of
+# float64 beat 1 MiB by 5-20% with two threads; float32 blocks of 256 KiB
+# rather than 128 KiB made a two-thread evaluation on 16000 x 100, K=10 18%
+# faster).
+_BLOCK_BYTES = 2**18
 _MIN_BLOCK_ROWS = 256
+
+
+def default_threads(X, n_classes):
+    """Threads a fit uses by default (``n_jobs=None``): one per core where they pay.
+
+    Threads run the element-wise work (softmax, weighting) of different row
+    blocks at once; BLAS already uses every core for the dense products. They
+    pay where the element-wise work is heavy next to the products: float64
+    (numpy's float64 ``exp`` has no SIMD loop without AVX-512; about 6 ns per
+    entry here), many classes, or sparse X (scipy's sparse products use one
+    core). Measured with ``benchmarks/bench_eval.py`` (100000 x 100, K=10):
+    float64 33.6 ms on one thread, 28.4 ms on two; float32 16.5 ms on one,
+    20.2 ms on two; float32 at K=1000 314 ms and 230 ms; and in
+    ``benchmarks/bench_fit.py`` the 16000 x 10000 CSR fit took 0.40 s on one
+    thread and 0.24 s on two.
+    """
+    heavy = sp.issparse(X) or X.dtype == np.float64 or n_classes > 32
+    return (os.cpu_count() or 1) if heavy else 1
 
 
 @functools.cache
@@ -87,7 +108,7 @@ class SoftmaxLoss:
         self.n_dof = self.n_features + int(fit_intercept)
         self.size = self.n_dof * self.k
 
-        rows = max(_MIN_BLOCK_ROWS, _BLOCK_ENTRIES // max(self.k, 1))
+        rows = max(_MIN_BLOCK_ROWS, _BLOCK_BYTES // (X.dtype.itemsize * max(self.k, 1)))
         n = X.shape[0]
         # Each thread gets an equal, contiguous share of the rows, cut into blocks.
         self.n_threads = 1 if n <= rows else max(1, min(int(n_threads), n // _MIN_BLOCK_ROWS))
@@ -196,7 +217,7 @@ class SoftmaxLoss:
         n_classes = self.k + int(self.reference)
         second_moment = np.zeros(self.n_features)
         for b, Xb in self.blocks:
-            s = self.sw[b].astype(np.float64)
+            s = self.sw[b]  # in X's dtype: no upcast copy of the block
             if sp.issparse(Xb):  # CSR blocks, or CSC X as one block
                 csr = Xb.format == "csr"
                 outer = np.repeat(np.arange(Xb.shape[1 - csr]), np.diff(Xb.indptr))

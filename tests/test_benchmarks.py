@@ -4,6 +4,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
@@ -46,3 +47,30 @@ def test_bench_eval_runs(tmp_path):
     rows = bench_eval.main(["--n", "400", "--repeats", "1", "--out", str(tmp_path)])
     assert len(rows) == 6 and all(r["softmax_sk_s"] > 0 for r in rows)
     assert (tmp_path / "eval.md").exists()
+
+
+def test_bench_scaling_writes_slopes_and_plot(tmp_path):
+    import bench_scaling
+
+    results = bench_scaling.main(
+        [
+            "--scale",
+            "0.002",
+            "--max-n",
+            "100000",
+            "--repeats",
+            "1",
+            "--sklearn-solvers",
+            "lbfgs",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert set(results) == {"n", "d", "K"}
+    for res in results.values():
+        assert set(res["slopes"]) == {"softmax-sk", "sklearn lbfgs"}
+        assert all(np.isfinite(s) for s in res["slopes"].values())
+        assert min(p["fits"]["softmax-sk"]["gap"] for p in res["points"]) >= 0
+    assert json.loads((tmp_path / "scaling.json").read_text())["meta"]["cpu_count"] >= 1
+    assert "slope" in (tmp_path / "scaling.md").read_text()
+    assert (tmp_path / "scaling.png").stat().st_size > 0

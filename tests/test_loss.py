@@ -101,7 +101,7 @@ def test_blocks_do_not_change_the_result(monkeypatch):
     loss, w, X, y, sw = _problem(4, True, True, "csr", n=1000)
     v = np.random.default_rng(5).normal(size=w.size)
     f1, g1, hessp1 = loss.gradient_hessp(w)
-    monkeypatch.setattr(mod, "_BLOCK_ENTRIES", 8)
+    monkeypatch.setattr(mod, "_BLOCK_BYTES", 64)
     monkeypatch.setattr(mod, "_MIN_BLOCK_ROWS", 3)
     small = SoftmaxLoss(X, y, 4, sw, fit_intercept=True, reference=False)
     assert len(small.blocks) > 100
@@ -127,7 +127,7 @@ def test_float32_data_is_computed_in_float32_without_copy():
 def test_threads_give_the_same_sums_as_one_thread(monkeypatch, fmt):
     import softmax_sk._loss as mod
 
-    monkeypatch.setattr(mod, "_BLOCK_ENTRIES", 64)
+    monkeypatch.setattr(mod, "_BLOCK_BYTES", 512)
     loss, w, X, y, sw = _problem(3, True, True, fmt, n=2000)
     threaded = SoftmaxLoss(X, y, 3, sw, fit_intercept=True, reference=False, n_threads=2)
     assert loss.n_threads == 1 and threaded.n_threads == 2 and len(loss.blocks) > 4
@@ -140,3 +140,28 @@ def test_threads_give_the_same_sums_as_one_thread(monkeypatch, fmt):
         np.testing.assert_allclose(h2(v), h1(v), rtol=1e-12, atol=1e-15)
     assert f2 == pytest.approx(f1, rel=1e-13)
     np.testing.assert_allclose(g2, g1, rtol=1e-12, atol=1e-15)
+
+
+def test_threads_share_the_rows_evenly(monkeypatch):
+    """Each thread gets a contiguous share of the rows of (almost) equal size."""
+    import softmax_sk._loss as mod
+
+    monkeypatch.setattr(mod, "_BLOCK_BYTES", 8 * 3 * 300)  # 300 rows a block at k=3
+    monkeypatch.setattr(mod, "_MIN_BLOCK_ROWS", 1)
+    _, _, X, y, sw = _problem(3, True, True, "dense", n=1000)
+    loss = SoftmaxLoss(X, y, 3, sw, fit_intercept=True, reference=False, n_threads=2)
+    sizes = [sum(b.stop - b.start for b, _ in share) for share in loss.shares]
+    assert sizes == [500, 500]
+    starts = [b.start for b, _ in loss.blocks]
+    assert starts == sorted(starts) and loss.blocks[-1][0].stop == 1000
+
+
+def test_default_threads_only_where_they_pay(monkeypatch):
+    import softmax_sk._loss as mod
+
+    monkeypatch.setattr(mod.os, "cpu_count", lambda: 4)
+    dense = np.zeros((10, 3))
+    assert mod.default_threads(dense, 10) == 4  # float64: the exp is the bottleneck
+    assert mod.default_threads(dense.astype(np.float32), 10) == 1  # BLAS dominates
+    assert mod.default_threads(dense.astype(np.float32), 1000) == 4
+    assert mod.default_threads(sp.csr_matrix(dense, dtype=np.float32), 10) == 4
