@@ -4,9 +4,10 @@
     python benchmarks/bench_eval.py --n 20000 --repeats 5
 
 For each shape, times (median of ``--repeats``, one process) softmax-sk's
-``SoftmaxLoss.loss_gradient`` as a fit runs it by default (one thread per
-core over row blocks, BLAS single-threaded in each) and on one thread (BLAS
-left with its threads), scikit-learn's ``LinearModelLoss.loss_gradient`` on
+``SoftmaxLoss.loss_gradient`` as a fit runs it by default (``n_jobs=None``:
+one thread per core over row blocks, BLAS single-threaded in each, where
+``default_threads`` finds that pays) and on one thread (BLAS left with its
+threads), scikit-learn's ``LinearModelLoss.loss_gradient`` on
 the same data and coefficients, and the two products ``X @ W`` and
 ``X.T @ G`` alone (BLAS with its default threads). The ratio eval / products
 is how far one pass is from the time its unavoidable BLAS work takes. Writes
@@ -25,7 +26,7 @@ from sklearn._loss.loss import HalfMultinomialLoss
 from sklearn.linear_model._linear_loss import LinearModelLoss
 from threadpoolctl import threadpool_info
 
-from softmax_sk._loss import SoftmaxLoss
+from softmax_sk._loss import SoftmaxLoss, default_threads
 
 
 def median_time(fn, repeats):
@@ -45,7 +46,7 @@ def bench_shape(n, d, k, dtype, repeats):
     sw = np.ones(n)
     ours = SoftmaxLoss(X, y, k, sw, fit_intercept=True, reference=False)
     threaded = SoftmaxLoss(
-        X, y, k, sw, fit_intercept=True, reference=False, n_threads=os.cpu_count() or 1
+        X, y, k, sw, fit_intercept=True, reference=False, n_threads=default_threads(X, k)
     )
     w = rng.normal(size=ours.size) * 0.01
     W = w.reshape(d + 1, k)[:d].astype(dtype)
@@ -87,7 +88,8 @@ def main(argv=None):
         for dt in (np.float64, np.float32)
     ]
     lines = [
-        "| n x d, K | dtype | X@W + X.T@G [ms] | softmax-sk [ms] | softmax-sk 1 thread [ms] "
+        "| n x d, K | dtype | X@W + X.T@G [ms] | softmax-sk default [ms] "
+        "| softmax-sk 1 thread [ms] "
         "| sklearn [ms] | softmax-sk / products | 1 thread / products | sklearn / products "
         "| softmax-sk / sklearn |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
