@@ -15,21 +15,9 @@ pytest.importorskip("threadpoolctl")
 def test_bench_fit_writes_json_markdown_and_plot(tmp_path):
     import bench_fit
 
+    args = "--datasets dense_100k_100,sparse_100k_50k --dtypes float32 --scale 0.004"
     bench_fit.main(
-        [
-            "--datasets",
-            "dense_100k_100,sparse_100k_50k",
-            "--dtypes",
-            "float32",
-            "--scale",
-            "0.004",
-            "--repeats",
-            "1",
-            "--sklearn-solvers",
-            "lbfgs",
-            "--out",
-            str(tmp_path),
-        ]
+        [*args.split(), "--repeats", "1", "--sklearn-solvers", "lbfgs", "--out", str(tmp_path)]
     )
     data = json.loads((tmp_path / "fit.json").read_text())
     assert data["meta"]["cpu_count"] >= 1 and data["meta"]["blas"]
@@ -52,20 +40,8 @@ def test_bench_eval_runs(tmp_path):
 def test_bench_scaling_writes_slopes_and_plot(tmp_path):
     import bench_scaling
 
-    results = bench_scaling.main(
-        [
-            "--scale",
-            "0.002",
-            "--max-n",
-            "100000",
-            "--repeats",
-            "1",
-            "--sklearn-solvers",
-            "lbfgs",
-            "--out",
-            str(tmp_path),
-        ]
-    )
+    args = "--scale 0.002 --max-n 100000 --repeats 1 --sklearn-solvers lbfgs"
+    results = bench_scaling.main([*args.split(), "--out", str(tmp_path)])
     assert set(results) == {"n", "d", "K"}
     for res in results.values():
         assert set(res["slopes"]) == {"softmax-sk", "sklearn lbfgs"}
