@@ -74,10 +74,10 @@ def _conjugate_gradient(hessp, g, rtol, max_iter, diagonal):
         alpha = rz / curvature
         d += alpha * p
         r -= alpha * Hp
-        z = r / diagonal
-        rz_new = float(r @ z)
         if float(r @ r) <= target:
             break
+        z = r / diagonal
+        rz_new = float(r @ z)
         p *= rz_new / rz
         p += z
         rz = rz_new
