@@ -14,6 +14,11 @@ fixed at 0 and not stored: the logits ``z`` of shape ``(n, k)`` then describe
 
 import numpy as np
 
+try:
+    from ._fastexp import exp_inplace as _fast_exp
+except ImportError:  # installed without a C compiler: numpy's exp throughout
+    _fast_exp = None
+
 __all__ = ["log_softmax", "logsumexp", "softmax"]
 
 
@@ -129,6 +134,19 @@ def softmax(z, axis=-1):
     return e / xp.sum(e, axis=axis, keepdims=True)
 
 
+def _exp_inplace(z):
+    """``z[...] = exp(z)``: float64 through the compiled, vectorised loop where it was built.
+
+    ``softmax_sk._fastexp`` (optional, built at install time) is within 1 ulp of
+    numpy's exp and about 3x faster where numpy has no SIMD float64 exp (any CPU
+    without AVX-512); float32, whose numpy exp is vectorised, stays with numpy.
+    """
+    if _fast_exp is not None and z.dtype == np.float64 and z.flags.c_contiguous:
+        _fast_exp(z)
+    else:
+        np.exp(z, out=z)
+
+
 def _row_max(z):
     """Row maxima of a 2-D array; for narrow rows a column loop beats ``max(axis=1)``."""
     if z.shape[1] > 32:
@@ -152,7 +170,7 @@ def _softmax_inplace(z, reference, scale=None):
     if reference:
         np.maximum(m, 0.0, out=m)
     z -= m[:, None]
-    np.exp(z, out=z)
+    _exp_inplace(z)
     total = z @ np.ones(z.shape[1], dtype=z.dtype)
     if reference:
         total += np.exp(-m)

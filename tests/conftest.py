@@ -22,3 +22,10 @@ def make_problem(n_classes, n_samples=400, n_features=8, seed=0, n_redundant=1):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def pytest_report_header(config):
+    from softmax_sk import _softmax
+
+    built = _softmax._fast_exp is not None
+    return f"softmax_sk compiled float64 exp: {'built' if built else 'not built (numpy exp)'}"
