@@ -26,6 +26,7 @@ from sklearn._loss.loss import HalfMultinomialLoss
 from sklearn.linear_model._linear_loss import LinearModelLoss
 from threadpoolctl import threadpool_info
 
+from softmax_sk import _softmax
 from softmax_sk._loss import SoftmaxLoss, default_threads
 
 
@@ -108,12 +109,18 @@ def main(argv=None):
     command = "python " + " ".join(sys.argv) if argv is None else "main(" + repr(argv) + ")"
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    meta = {"command": command, "cpu_count": os.cpu_count(), "blas": threadpool_info()}
+    meta = {
+        "command": command,
+        "cpu_count": os.cpu_count(),
+        "blas": threadpool_info(),
+        "compiled_exp": _softmax._fast_exp is not None,
+    }
     (out / "eval.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     cores = f"{os.cpu_count()} cores; BLAS: " + ", ".join(
         f"{lib['internal_api']} {lib.get('version')} ({lib['num_threads']} threads)"
         for lib in meta["blas"]
     )
+    cores += f"; softmax-sk compiled float64 exp: {'yes' if meta['compiled_exp'] else 'no'}"
     (out / "eval.md").write_text(f"Command: `{command}`\n\n{cores}\n\n{table}\n")
     return rows
 

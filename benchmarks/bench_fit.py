@@ -34,7 +34,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, _linear_loss
 from threadpoolctl import ThreadpoolController, threadpool_info
 
-from softmax_sk import SoftmaxRegressionClassifier
+from softmax_sk import SoftmaxRegressionClassifier, _softmax
 from softmax_sk._solvers import SOLVERS
 
 TARGET = 1e-6
@@ -290,7 +290,8 @@ def machine_line(meta):
     )
     return (
         f"{meta['cpu_count']} cores, {meta['platform']}; numpy {meta['numpy']}, "
-        f"scikit-learn {meta['sklearn']}; BLAS: {blas}"
+        f"scikit-learn {meta['sklearn']}; BLAS: {blas}; softmax-sk compiled float64 exp: "
+        f"{'yes' if meta.get('compiled_exp') else 'no'}"
     )
 
 
@@ -367,6 +368,7 @@ def main(argv=None):
         "sklearn": __import__("sklearn").__version__,
         "blas": threadpool_info(),
         "target_suboptimality": TARGET,
+        "compiled_exp": _softmax._fast_exp is not None,
     }
     results = []
     for name in args.datasets.split(","):

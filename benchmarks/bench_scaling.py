@@ -31,7 +31,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_info
 
-from softmax_sk import SoftmaxRegressionClassifier
+from softmax_sk import SoftmaxRegressionClassifier, _softmax
 
 
 def make_data(n, d, k, seed=0):
@@ -88,7 +88,8 @@ def markdown(results, meta):
     lines = [
         f"Command: `{meta['command']}`",
         "",
-        f"{meta['cpu_count']} cores; tol {meta['tol']}",
+        f"{meta['cpu_count']} cores; tol {meta['tol']}; softmax-sk compiled float64 exp: "
+        f"{'yes' if meta.get('compiled_exp') else 'no'}",
         "",
     ]
     for axis, res in results.items():
@@ -162,6 +163,7 @@ def main(argv=None):
         "platform": platform.platform(),
         "blas": threadpool_info(),
         "tol": args.tol,
+        "compiled_exp": _softmax._fast_exp is not None,
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
