@@ -32,9 +32,14 @@ def test_bench_fit_writes_json_markdown_and_plot(tmp_path):
 def test_bench_eval_runs(tmp_path):
     import bench_eval
 
+    compiled = bench_eval._softmax._fast_exp is not None
     rows = bench_eval.main(["--n", "400", "--repeats", "1", "--out", str(tmp_path)])
     assert len(rows) == 6 and all(r["softmax_sk_s"] > 0 for r in rows)
-    assert (tmp_path / "eval.md").exists()
+    # numpy's exp is timed next to the compiled one, for float64 only, when it is built.
+    for r in rows:
+        assert (r["softmax_sk_numpy_exp_s"] is not None) == (compiled and r["dtype"] == "float64")
+    assert (bench_eval._softmax._fast_exp is not None) == compiled  # restored
+    assert (tmp_path / "eval.md").read_text().count("\n|") == 8
 
 
 def test_bench_scaling_writes_slopes_and_plot(tmp_path):
