@@ -12,6 +12,7 @@ from sklearn.linear_model import LogisticRegression
 
 from softmax_sk import SoftmaxRegressionClassifier
 from softmax_sk._solvers import SOLVERS, choose_solver
+from softmax_sk._solvers._base import StallCheck
 
 
 def _objective(clf_or_ref, X, y, C, l1_ratio):
@@ -112,6 +113,7 @@ def test_newton_cg_takes_no_more_iterations_than_scikit_learns():
     assert _objective(ours, X, y, 1.0, 0.0) <= _objective(ref, X, y, 1.0, 0.0) * (1 + 1e-9)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # stopped on purpose
 def test_lbfgs_iterates_do_not_depend_on_feature_scales():
     """With the diagonal preconditioner, L-BFGS on X * a is L-BFGS on X, coefficients / a.
 
@@ -223,3 +225,18 @@ def test_float32_fit_reaches_the_float64_optimum(solver):
     clf.coef_, clf.intercept_ = clf.coef_.astype(np.float64), clf.intercept_.astype(np.float64)
     f32, f64 = _objective(clf, X, y, 1.0, 0.0), _objective(ref, X, y, 1.0, 0.0)
     assert (f32 - f64) / f64 < 2e-6
+
+
+def test_stall_check_tells_steady_progress_from_rounding_noise():
+    """A steady decrease below rounding per step is progress; noise around a value is not."""
+    eps = float(np.finfo(np.float32).eps)
+    step = 0.5 * 10 * eps  # each step flat to rounding (is_flat), ten of them are not
+    steady = StallCheck(eps)
+    assert not any(steady(1.0 - i * step, grad_norm=1.0) for i in range(100))
+    noisy = StallCheck(eps)
+    noise = np.random.default_rng(0).uniform(-1, 1, size=100) * eps
+    stops = [noisy(1.0 + e, grad_norm=1.0) for e in noise]
+    assert stops.index(True) == 10  # after `patience` iterations
+    # A shrinking gradient is progress, however flat the objective.
+    shrinking = StallCheck(eps)
+    assert not any(shrinking(1.0, grad_norm=0.8**i) for i in range(100))

@@ -7,6 +7,7 @@ penalty (see ``softmax_sk._loss``), so ``tol`` does not depend on the number of
 samples or on ``C``'s effect on the loss scale.
 """
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,25 +72,31 @@ class Progress:
 class StallCheck:
     """Tells a solver when the data's precision allows no further progress.
 
-    Stalled: for ``patience`` iterations in a row the objective stayed flat to
-    rounding (``is_flat``) and the gradient norm did not fall below 0.9 times the
-    best seen. Without it a float32 fit asked for an unreachable ``tol`` grinds
-    through ``max_iter`` steps that only trade rounding noise.
+    Stalled: over the last ``patience`` iterations the objective fell by no more
+    than rounding (``is_flat`` of its first and last values) and the gradient
+    norm never fell below 0.9 times the best seen. Without it a float32 fit asked
+    for an unreachable ``tol`` grinds through ``max_iter`` steps that only trade
+    rounding noise. The decrease is measured over the whole window, not step by
+    step: near the optimum of 8000 x 100, K=995 float32, L-BFGS still gained
+    1e-7 of the objective per step, each below rounding but steady, and a
+    step-by-step test stopped it 1.6e-6 above the optimum.
     """
 
     message = "the objective is flat to rounding and the gradient no longer decreases"
 
     def __init__(self, eps, patience=10):
         self.eps = eps
-        self.patience = patience
         self.best = np.inf
-        self.run = 0
+        self.window = deque(maxlen=patience + 1)
 
-    def __call__(self, F_new, F, grad_norm):
-        stuck = is_flat(F_new, F, self.eps) and grad_norm > 0.9 * self.best
-        self.run = self.run + 1 if stuck else 0
+    def __call__(self, F, grad_norm):
+        """Record an iteration's objective and gradient norm; True once stalled."""
+        if grad_norm <= 0.9 * self.best:  # the gradient still shrinks: start over
+            self.window.clear()
         self.best = min(self.best, grad_norm)
-        return self.run >= self.patience
+        self.window.append(F)
+        full = len(self.window) == self.window.maxlen
+        return full and is_flat(self.window[-1], self.window[0], self.eps)
 
 
 def orthant_wise(obj, x, pg, d, clip=True):

@@ -88,10 +88,10 @@ def lbfgs(obj, x0, *, tol, max_iter, verbose=0):
         if sy > 1e-12 * float(y @ y):
             pairs.append((s, y, 1.0 / sy))
         step = max_norm(s)
-        x, F_old, F, g = x_new, F, F_new, g_new
+        x, F, g = x_new, F_new, g_new
         pg = obj.min_norm_subgradient(x, g)
         progress(n_iter, F, max_norm(pg), step)
-        if stalled(F, F_old, max_norm(pg)):
+        if stalled(F, max_norm(pg)):
             message = stalled.message
             break
     else:

@@ -135,12 +135,12 @@ def newton_cg(obj, x0, *, tol, max_iter, verbose=0):
             message = "line search failed: the objective no longer decreases"
             break
         step = max_norm(x_new - x)
-        x, F_old = x_new, F
+        x = x_new
         f, g, hessp = obj.fun_grad_hessp(x)
         F = total(f, x)
         pg = obj.min_norm_subgradient(x, g)
         progress(n_iter, F, max_norm(pg), step)
-        if stalled(F, F_old, max_norm(pg)):
+        if stalled(F, max_norm(pg)):
             message = stalled.message
             break
     else:
