@@ -203,8 +203,7 @@ def run_contender(
     if reached:  # fresh, timed fits at the tol found (the search fits warmed up caches)
         runs = max(repeats, min(25, int(TIMED_SECONDS / max(seconds, 1e-3))))
         times = [
-            fit_once(kind, solver, tol, C, X, y, scipy_one_thread, max_iter)[1]
-            for _ in range(runs)
+            fit_once(kind, solver, tol, C, X, y, scipy_one_thread, max_iter)[1] for _ in range(runs)
         ]
     return {
         "contender": label,
