@@ -59,7 +59,7 @@ static void
 exp_loop(double *x, Py_ssize_t n)
 {
     const double log2e = 1.4426950408889634;
-    const double ln2_hi = 6.93147180369123816490e-01; /* ln 2 rounded to 32 bits */
+    const double ln2_hi = 6.93147180369123816490e-01; /* ln 2, low 21 bits cleared */
     const double ln2_lo = 1.90821492927058770002e-10; /* ln 2 - ln2_hi */
     const double shifter = 6755399441055744.0;        /* 1.5 * 2**52 */
     const uint64_t shifter_bits = to_bits(shifter);
@@ -86,7 +86,7 @@ exp_loop(double *x, Py_ssize_t n)
         p = p * r + 0.5;
         p = p * r + 1.0;
         p = p * r + 1.0;
-        /* k1 = round(k / 2), k2 = k - k1: both in [-538, 513], biased exponents of
+        /* k1 = round(k / 2), k2 = k - k1: both in [-538, 512], biased exponents of
          * normal numbers. */
         double half = k * 0.5 + shifter;
         double k2 = k - (half - shifter);
