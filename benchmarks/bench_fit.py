@@ -300,8 +300,13 @@ def machine_line(meta):
     return (
         f"{meta['cpu_count']} cores, {meta['platform']}; numpy {meta['numpy']}, "
         f"scikit-learn {meta['sklearn']}; BLAS: {blas}; softmax-sk compiled float64 exp: "
-        f"{'yes' if meta.get('compiled_exp') else 'no'}"
+        f"{_yes_no(meta.get('compiled_exp'))}"
     )
+
+
+def _yes_no(value):
+    """A bool as yes/no; a merged results file says in words which rows had it."""
+    return value if isinstance(value, str) else ("yes" if value else "no")
 
 
 def markdown(results, meta=None):
