@@ -398,10 +398,15 @@ def main(argv=None):
             results.append(res)
             print(markdown([res]), flush=True)
             # Written after every dataset, so an interrupted run keeps what it measured.
-            (out / "fit.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
-            (out / "fit.md").write_text(markdown(results, meta) + "\n")
-            plot(results, out / "fit.png")
+            write_results(out, "fit", meta, results, markdown, plot)
     return results
+
+
+def write_results(out, name, meta, results, to_markdown, to_plot):
+    """``<name>.json``, ``<name>.md`` and ``<name>.png`` in ``out``, from the results so far."""
+    (out / f"{name}.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+    (out / f"{name}.md").write_text(to_markdown(results, meta) + "\n")
+    to_plot(results, out / f"{name}.png")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ the empirical order of growth. Writes ``<out>/scaling.json``,
 """
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -26,7 +25,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from bench_fit import _teacher, objective
+from bench_fit import _teacher, objective, write_results
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_info
@@ -190,9 +189,7 @@ def main(argv=None):
             for lab in points[0]["fits"]
         }
         results[axis] = {"points": points, "slopes": slopes}
-        (out / "scaling.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
-        (out / "scaling.md").write_text(markdown(results, meta) + "\n")
-        plot(results, out / "scaling.png")
+        write_results(out, "scaling", meta, results, markdown, plot)
     return results
 
 
