@@ -107,6 +107,7 @@ class SoftmaxLoss:
         self.n_features = X.shape[1]
         self.fit_intercept = fit_intercept
         self.reference = reference
+        self.n_classes = n_classes
         self.k = n_classes - 1 if reference else n_classes
         self.n_dof = self.n_features + int(fit_intercept)
         self.size = self.n_dof * self.k
@@ -216,14 +217,43 @@ class SoftmaxLoss:
         grad = np.sum([g for _, g in parts], axis=0, dtype=np.float64)
         return sum(f for f, _ in parts), grad
 
-    def hessian_diagonal_at_zero(self):
-        """Diagonal of the Hessian of ``L`` at ``w = 0`` (flat, float64).
+    def hessian_diagonal(self, w=None):
+        """Diagonal of the Hessian of ``L`` at ``w`` (flat, float64; ``None``: at 0).
 
-        At ``w = 0`` every class has probability ``1/K``, so the entry of
-        weight ``(j, k)`` is ``(K - 1)/K**2 * sum_i s_i x_ij**2`` and that of
-        an intercept ``(K - 1)/K**2``. One pass over X, no copy of it.
+        The entry of weight ``(j, k)`` is ``sum_i s_i p_ik (1 - p_ik) x_ij**2``
+        and that of intercept ``k`` is ``sum_i s_i p_ik (1 - p_ik)``. At
+        ``w = 0`` every class has probability ``1/K``, which leaves
+        ``(K - 1)/K**2 * sum_i s_i x_ij**2``: one pass over X without products.
+        Elsewhere it is one pass of logits, softmax and the product of the
+        squared entries of X with ``s_i p_ik (1 - p_ik)``; squared entries are
+        formed a few rows at a time, never as a copy of X.
         """
-        n_classes = self.k + int(self.reference)
+        if w is None or not np.any(w):
+            return self._hessian_diagonal_at_zero()
+        weights, intercept = self._weights(w)
+
+        def share(blocks):
+            out = np.zeros((self.n_dof, self.k))
+            for b, Xb in blocks:
+                h = self._raw(Xb, weights, intercept)
+                _softmax_inplace(h, self.reference)
+                h *= 1 - h
+                h *= self.sw[b][:, None]  # s_i p_ik (1 - p_ik)
+                if sp.issparse(Xb):
+                    out[: self.n_features] += np.asarray(Xb.power(2).T @ h)
+                else:
+                    step = max(1, _BLOCK_BYTES // max(1, Xb.itemsize * Xb.shape[1]))
+                    for a in range(0, Xb.shape[0], step):
+                        rows = Xb[a : a + step]
+                        out[: self.n_features] += np.square(rows).T @ h[a : a + step]
+                if self.fit_intercept:
+                    out[self.n_features] += h.sum(axis=0)
+            return out
+
+        return np.sum(self._map(share), axis=0).ravel()
+
+    def _hessian_diagonal_at_zero(self):
+        n_classes = self.n_classes
         second_moment = np.zeros(self.n_features)
         for b, Xb in self.blocks:
             s = self.sw[b]  # in X's dtype: no upcast copy of the block

@@ -54,10 +54,14 @@ class Objective:
 
         return f + self.penalty.smooth_value(w), g + self.penalty.smooth_gradient(w), hessp
 
-    def preconditioner(self):
-        """Diagonal of the smooth objective's Hessian at ``w = 0`` (one pass; flat)."""
+    @property
+    def n_classes(self):
+        return self.loss.n_classes
+
+    def preconditioner(self, w=None):
+        """Diagonal of the smooth objective's Hessian at ``w`` (default 0; one pass; flat)."""
         self.n_passes += 1
-        diagonal = self.loss.hessian_diagonal_at_zero()
+        diagonal = self.loss.hessian_diagonal(w)
         diagonal[self.penalized] += self.penalty.l2
         # A zero entry (an all-zero feature without L2) has a zero gradient too and
         # never moves; any positive scale keeps the division defined.

@@ -64,19 +64,25 @@ def test_gradient_against_central_differences(case):
     np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.parametrize("at_zero", [True, False])
 @pytest.mark.parametrize("case", CASES)
-def test_hessian_diagonal_at_zero_against_central_differences(case):
-    """The preconditioner: d/dw_j of the gradient's entry j at w = 0, by differences."""
+def test_hessian_diagonal_against_central_differences(case, at_zero, monkeypatch):
+    """The preconditioner: d/dw_j of the gradient's entry j, by differences, at 0 and at w."""
+    import softmax_sk._loss as mod
+
+    # Dense blocks square their rows a few at a time: make that more than one chunk.
+    monkeypatch.setattr(mod, "_BLOCK_BYTES", 2**10)
     loss, w, *_ = _problem(*case)
-    zero = np.zeros_like(w)
+    at = np.zeros_like(w) if at_zero else w
     eps = 1e-5
     fd = np.empty_like(w)
     for j in range(w.size):
         e = np.zeros_like(w)
         e[j] = eps
-        fd[j] = (loss.loss_gradient(e)[1][j] - loss.loss_gradient(-e)[1][j]) / (2 * eps)
-    np.testing.assert_allclose(loss.hessian_diagonal_at_zero(), fd, rtol=1e-6, atol=1e-10)
-    assert loss.loss_gradient(zero)[1].shape == fd.shape
+        fd[j] = (loss.loss_gradient(at + e)[1][j] - loss.loss_gradient(at - e)[1][j]) / (2 * eps)
+    np.testing.assert_allclose(loss.hessian_diagonal(at), fd, rtol=1e-6, atol=1e-10)
+    if at_zero:
+        np.testing.assert_allclose(loss.hessian_diagonal(None), fd, rtol=1e-6, atol=1e-10)
 
 
 @pytest.mark.parametrize("case", CASES)
