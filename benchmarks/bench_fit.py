@@ -299,8 +299,8 @@ def machine_line(meta):
     )
     return (
         f"{meta['cpu_count']} cores, {meta['platform']}; numpy {meta['numpy']}, "
-        f"scikit-learn {meta['sklearn']}; BLAS: {blas}; softmax-sk compiled float64 exp: "
-        f"{_yes_no(meta.get('compiled_exp'))}"
+        f"scikit-learn {meta['sklearn']}; BLAS: {blas}; softmax-sk compiled kernels: "
+        f"{_yes_no(meta.get('compiled_kernels'))}"
     )
 
 
@@ -382,7 +382,7 @@ def main(argv=None):
         "sklearn": __import__("sklearn").__version__,
         "blas": threadpool_info(),
         "target_suboptimality": TARGET,
-        "compiled_exp": _softmax._fast_exp is not None,
+        "compiled_kernels": _softmax._kernels is not None,
     }
     results = []
     for name in args.datasets.split(","):

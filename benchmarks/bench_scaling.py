@@ -87,8 +87,8 @@ def markdown(results, meta):
     lines = [
         f"Command: `{meta['command']}`",
         "",
-        f"{meta['cpu_count']} cores; tol {meta['tol']}; softmax-sk compiled float64 exp: "
-        f"{'yes' if meta.get('compiled_exp') else 'no'}",
+        f"{meta['cpu_count']} cores; tol {meta['tol']}; softmax-sk compiled kernels: "
+        f"{'yes' if meta.get('compiled_kernels') else 'no'}",
         "",
     ]
     for axis, res in results.items():
@@ -162,7 +162,7 @@ def main(argv=None):
         "platform": platform.platform(),
         "blas": threadpool_info(),
         "tol": args.tol,
-        "compiled_exp": _softmax._fast_exp is not None,
+        "compiled_kernels": _softmax._kernels is not None,
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

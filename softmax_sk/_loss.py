@@ -182,12 +182,14 @@ class SoftmaxLoss:
         """
         weights, intercept = self._weights(w)
         for b, Xb in blocks:
-            z = self._raw(Xb, weights, intercept)
+            z = np.asarray(Xb @ weights)  # the intercept is added inside the softmax
             rows, flat = self._observed(b)
             s = self.sw[b]
             z_obs = np.zeros_like(s)
             z_obs[rows] = z.ravel()[flat]  # 1-D indexing: cheaper than z[rows, cols]
-            lse = _softmax_inplace(z, self.reference, scale=s)  # z = s_i p_i
+            if intercept is not None:
+                z_obs[rows] += intercept[self.col[b][rows]]
+            lse = _softmax_inplace(z, self.reference, scale=s, bias=intercept)  # z = s_i p_i
             Q = z.copy() if keep_probabilities else None
             z.ravel()[flat] -= s[rows]
             ce = (lse - z_obs).astype(np.float64)  # summed in float64: a precise objective
@@ -235,8 +237,8 @@ class SoftmaxLoss:
         def share(blocks):
             out = np.zeros((self.n_dof, self.k))
             for b, Xb in blocks:
-                h = self._raw(Xb, weights, intercept)
-                _softmax_inplace(h, self.reference)
+                h = np.asarray(Xb @ weights)
+                _softmax_inplace(h, self.reference, bias=intercept)
                 h *= 1 - h
                 h *= self.sw[b][:, None]  # s_i p_ik (1 - p_ik)
                 if sp.issparse(Xb):

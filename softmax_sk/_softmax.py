@@ -15,9 +15,9 @@ fixed at 0 and not stored: the logits ``z`` of shape ``(n, k)`` then describe
 import numpy as np
 
 try:
-    from ._fastexp import exp_inplace as _fast_exp
-except ImportError:  # installed without a C compiler: numpy's exp throughout
-    _fast_exp = None
+    from . import _kernels
+except ImportError:  # installed without a C compiler: numpy throughout
+    _kernels = None
 
 __all__ = ["log_softmax", "logsumexp", "softmax"]
 
@@ -134,19 +134,6 @@ def softmax(z, axis=-1):
     return e / xp.sum(e, axis=axis, keepdims=True)
 
 
-def _exp_inplace(z):
-    """``z[...] = exp(z)``: float64 through the compiled, vectorised loop where it was built.
-
-    ``softmax_sk._fastexp`` (optional, built at install time) is within 1 ulp of
-    numpy's exp and about 3x faster where numpy has no SIMD float64 exp (any CPU
-    without AVX-512); float32, whose numpy exp is vectorised, stays with numpy.
-    """
-    if _fast_exp is not None and z.dtype == np.float64 and z.flags.c_contiguous:
-        _fast_exp(z)
-    else:
-        np.exp(z, out=z)
-
-
 def _row_max(z):
     """Row maxima of a 2-D array; for narrow rows a column loop beats ``max(axis=1)``."""
     if z.shape[1] > 32:
@@ -157,25 +144,41 @@ def _row_max(z):
     return m
 
 
-def _softmax_inplace(z, reference, scale=None):
-    """Overwrite the logits ``z`` (n, k) by ``scale * probabilities``; return the log-sum-exp.
+def _softmax_inplace(z, reference, scale=None, bias=None):
+    """Overwrite the logits ``z`` (n, k) by ``scale * softmax(z + bias)``; return the log-sum-exp.
 
     With ``reference=True`` the logits of an implicit class 0, fixed at 0, take
     part in the normalisation: the rows of the result then sum to
-    ``1 - p_reference``. ``scale`` (n,), if given, multiplies each row, fused
-    with the normalisation. The row log-sum-exp (over all classes) is returned
-    as a new array of shape (n,). Row sums go through BLAS (``z @ 1``).
+    ``1 - p_reference``. ``bias`` (k,), if given, is added to every row and
+    ``scale`` (n,) multiplies each row, both fused with the normalisation. The
+    row log-sum-exp (over all classes, of ``z + bias``) is returned as a new
+    array of shape (n,) in ``z``'s dtype.
+
+    ``softmax_sk._kernels.softmax_rows`` (compiled at install time where a C
+    compiler is found) does this in three sweeps per row, the row staying in
+    cache; without it, or for a non-contiguous ``z``, numpy does it in about
+    six passes over the block (row sums through BLAS, ``z @ 1``).
     """
+    if bias is not None:
+        bias = np.ascontiguousarray(bias, dtype=z.dtype)
+    if scale is not None:
+        scale = np.ascontiguousarray(scale, dtype=z.dtype)
+    lse = np.empty(z.shape[0], dtype=z.dtype)
+    if _kernels is not None and z.dtype in (np.float32, np.float64) and z.flags.c_contiguous:
+        _kernels.softmax_rows(z, bias, scale, lse, reference)
+        return lse
+    if bias is not None:
+        z += bias
     m = _row_max(z)
     if reference:
         np.maximum(m, 0.0, out=m)
     z -= m[:, None]
-    _exp_inplace(z)
+    np.exp(z, out=z)
     total = z @ np.ones(z.shape[1], dtype=z.dtype)
     if reference:
         total += np.exp(-m)
     factor = (1.0 if scale is None else scale) / total
     z *= factor[:, None]
-    np.log(total, out=total)
-    total += m
-    return total
+    np.log(total, out=lse)
+    lse += m
+    return lse

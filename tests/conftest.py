@@ -27,5 +27,5 @@ def rng():
 def pytest_report_header(config):
     from softmax_sk import _softmax
 
-    built = _softmax._fast_exp is not None
-    return f"softmax_sk compiled float64 exp: {'built' if built else 'not built (numpy exp)'}"
+    built = _softmax._kernels is not None
+    return f"softmax_sk compiled kernels: {'built' if built else 'not built (numpy softmax)'}"

@@ -1,0 +1,200 @@
+"""The compiled kernels (exp, fused softmax rows) against independent references.
+
+``softmax_sk._kernels`` is optional (built where a C compiler is found); these
+tests skip without it, and the numpy fallback is covered by every other test
+(and compared with the kernels here).
+"""
+
+import numpy as np
+import pytest
+from scipy.special import logsumexp, softmax
+
+import softmax_sk._softmax as softmax_module
+from softmax_sk import SoftmaxRegressionClassifier
+
+kernels = pytest.importorskip("softmax_sk._kernels", reason="compiled kernels not built")
+
+
+def fast_exp(x, dtype):
+    out = np.array(x, dtype=dtype)
+    kernels.exp_inplace(out)
+    return out
+
+
+def ulps(got, want):
+    """Distance in units of the last place of ``want`` (subnormal spacing included)."""
+    return np.abs(got.astype(np.float64) - want) / np.spacing(want)
+
+
+@pytest.mark.parametrize(
+    "dtype, low, high",
+    [
+        (np.float64, -745.2, 0.0),
+        (np.float64, -40.0, 0.0),
+        (np.float64, -1e-3, 1e-3),
+        (np.float64, -1e-300, 1e-300),
+        (np.float64, 0.0, 709.78),
+        (np.float64, -708.5, -700.0),
+        (np.float32, -104.0, 0.0),
+        (np.float32, -20.0, 0.0),
+        (np.float32, -1e-3, 1e-3),
+        (np.float32, 0.0, 88.72),
+        (np.float32, -103.9, -87.0),  # float32 subnormals
+    ],
+)
+def test_exp_within_one_ulp_of_the_correctly_rounded_value(dtype, low, high):
+    x = np.random.default_rng(0).uniform(low, high, size=200_000).astype(dtype)
+    # float64 libm, rounded to the dtype: correctly rounded but for ties at 1e-16.
+    want = np.exp(x.astype(np.float64)).astype(dtype)
+    assert ulps(fast_exp(x, dtype), want).max() <= 1.0
+
+
+@pytest.mark.parametrize(
+    "dtype, values, zero, smallest",
+    [
+        (np.float64, [-745.14, -745.13, -708.4, 709.78, 709.79], 0, 1),
+        (np.float32, [-103.98, -103.97, -87.4, 88.72, 88.73], 0, 1),
+    ],
+)
+def test_exp_special_values_and_thresholds(dtype, values, zero, smallest):
+    x = np.array([0.0, -0.0, -np.inf, np.inf, np.nan, *values], dtype=dtype)
+    with np.errstate(over="ignore"):
+        want = np.exp(x.astype(np.float64)).astype(dtype)
+    got = fast_exp(x, dtype)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    infinite = np.isinf(want)
+    np.testing.assert_array_equal(got[infinite], want[infinite])
+    positive = np.isfinite(want) & (want > 0)
+    assert ulps(got[positive], want[positive].astype(np.float64)).max() <= 1.0
+    tiny = np.finfo(dtype).smallest_subnormal
+    assert got[5 + zero] == 0.0 and got[5 + smallest] == tiny  # past the last subnormal, and it
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", range(0, 21))
+def test_exp_every_length_is_complete(n, dtype):
+    # The vectorised loop handles the remainder separately: no entry may be skipped.
+    x = -np.arange(n, dtype=dtype) / 3
+    want = np.exp(x.astype(np.float64)).astype(dtype)
+    assert ulps(fast_exp(x, dtype), want).max(initial=0.0) <= 1.0
+
+
+def _reference(z, bias, scale, reference):
+    """scipy's softmax and logsumexp in float64 on explicit logits."""
+    z = z.astype(np.float64) + (0.0 if bias is None else bias)
+    if reference:
+        z = np.column_stack([np.zeros(len(z)), z])
+    p = softmax(z, axis=1)[:, int(reference) :]
+    return p * (1.0 if scale is None else scale[:, None]), logsumexp(z, axis=1)
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-14), (np.float32, 2e-6)])
+# Rows of up to 64 entries go through tiles of 1024 entries (several tiles and a
+# partial one here), wider ones row by row.
+@pytest.mark.parametrize("k", [1, 2, 3, 7, 10, 17, 64, 65, 1000])
+@pytest.mark.parametrize("reference", [False, True])
+@pytest.mark.parametrize("with_bias, with_scale", [(False, False), (True, True), (True, False)])
+def test_softmax_rows_matches_scipy(dtype, rtol, k, reference, with_bias, with_scale):
+    rng = np.random.default_rng(k)
+    n = 2500 // k + 7
+    z = (rng.normal(size=(n, k)) * 5).astype(dtype)
+    bias = rng.normal(size=k).astype(dtype) if with_bias else None
+    scale = rng.uniform(0.1, 2.0, size=n).astype(dtype) if with_scale else None
+    want, want_lse = _reference(z, bias, scale, reference)
+    lse = np.empty(n, dtype=dtype)
+    kernels.softmax_rows(z, bias, scale, lse, reference)
+    np.testing.assert_allclose(z, want, rtol=rtol, atol=rtol * 1e-3)
+    np.testing.assert_allclose(lse, want_lse, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_softmax_rows_finite_for_extreme_logits(dtype):
+    big = np.finfo(dtype).max / 4
+    z = np.array([[big, -big, 0.0], [-big, -big, -big], [1e-30, 0.0, -1e-30]], dtype=dtype)
+    lse = np.empty(3, dtype=dtype)
+    kernels.softmax_rows(z, None, None, lse, False)
+    assert np.isfinite(z).all() and np.isfinite(lse).all()
+    np.testing.assert_allclose(z.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(z[0], [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(lse[0], big, rtol=1e-6)
+
+
+def test_softmax_rows_rejects_what_it_cannot_use():
+    z = np.zeros((4, 3))
+    lse = np.empty(4)
+    bad_calls = [
+        (z.astype(np.float32), None, None, lse),  # lse of another dtype
+        (z, np.zeros(2), None, lse),  # bias of the wrong length
+        (z, None, np.zeros(3), lse),  # scale of the wrong length
+        (z, None, None, np.empty(3)),  # lse of the wrong length
+        (np.zeros((4, 6))[:, ::2], None, None, lse),  # not contiguous
+        (z.astype(np.int64), None, None, lse),
+        (np.zeros(4), None, None, lse),  # 1-D
+        (z, np.zeros(3, dtype=np.float32), None, lse),  # bias of another dtype
+    ]
+    for args in bad_calls:
+        before = [None if a is None else a.copy() for a in args]
+        with pytest.raises((TypeError, ValueError, BufferError)):
+            kernels.softmax_rows(*args, False)
+        for a, b in zip(args, before, strict=True):
+            if a is not None:
+                np.testing.assert_array_equal(a, b)
+    read_only = np.zeros((4, 3))
+    read_only.flags.writeable = False
+    with pytest.raises((TypeError, ValueError, BufferError)):
+        kernels.softmax_rows(read_only, None, None, lse, False)
+
+
+def test_exp_rejects_what_it_cannot_overwrite_in_place():
+    for bad in [np.zeros((4, 4))[:, ::2], np.zeros(4, dtype=np.int64), b"12345678"]:
+        with pytest.raises((TypeError, ValueError, BufferError)):
+            kernels.exp_inplace(bad)
+    x = np.zeros(3)
+    x.flags.writeable = False
+    with pytest.raises((TypeError, ValueError, BufferError)):
+        kernels.exp_inplace(x)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_numpy_fallback_gives_the_same_softmax(dtype, monkeypatch):
+    rng = np.random.default_rng(2)
+    z = (rng.normal(size=(50, 9)) * 3).astype(dtype)
+    bias, scale = rng.normal(size=9), rng.uniform(size=50)
+    compiled = z.copy()
+    lse = softmax_module._softmax_inplace(compiled, True, scale=scale, bias=bias)
+    monkeypatch.setattr(softmax_module, "_kernels", None)
+    fallback = z.copy()
+    lse_fallback = softmax_module._softmax_inplace(fallback, True, scale=scale, bias=bias)
+    rtol = 10 * np.finfo(dtype).eps
+    np.testing.assert_allclose(compiled, fallback, rtol=rtol, atol=rtol * 1e-3)
+    np.testing.assert_allclose(lse, lse_fallback, rtol=rtol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fit_is_the_same_without_the_kernels(dtype, monkeypatch):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 5)).astype(dtype)
+    y = rng.integers(0, 4, size=600)
+    model = SoftmaxRegressionClassifier(tol=1e-10 if dtype == np.float64 else 1e-5).fit(X, y)
+    monkeypatch.setattr(softmax_module, "_kernels", None)
+    reference = SoftmaxRegressionClassifier(tol=model.tol).fit(X, y)
+    rtol = 1e-9 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=rtol, atol=rtol * 1e-3)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_softmax_kernel_uses_it(monkeypatch):
+    # The loss must actually call the compiled row kernel (or it buys nothing).
+    calls = []
+
+    class Spy:
+        @staticmethod
+        def softmax_rows(z, *args):
+            calls.append(z.shape)
+            kernels.softmax_rows(z, *args)
+
+    monkeypatch.setattr(softmax_module, "_kernels", Spy)
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(300, 4)), rng.integers(0, 3, size=300)
+    SoftmaxRegressionClassifier(max_iter=2).fit(X, y)
+    assert calls and all(shape[1] == 3 for shape in calls)
