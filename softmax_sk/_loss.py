@@ -62,8 +62,9 @@ def default_threads(X, n_classes):
     (100000 x 100, K=10): float64 33.6 ms on one thread, 28.4 ms on two;
     float32 16.5 ms on one, 20.2 ms on two; float32 at K=1000 314 ms and 230 ms;
     and in ``benchmarks/bench_fit.py`` the 16000 x 10000 CSR fit took 0.40 s on
-    one thread and 0.24 s on two. With the compiled float64 exp (about 2 ns per
-    entry) the float64, few-class case was not re-decided: in
+    one thread and 0.24 s on two. With the compiled kernels
+    (``softmax_sk._kernels``) the element-wise work is lighter and the
+    float64, few-class case was not re-decided: in
     ``benchmarks/results/fit.md`` its ``auto n_jobs=1`` rows are within noise
     of ``auto``.
     """

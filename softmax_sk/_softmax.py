@@ -4,8 +4,9 @@ Every function here shifts the logits by their row maximum before
 exponentiating, so the result is finite and normalised for any finite input
 (logits of +-1e300 included). The public functions work on any array that
 follows the Python array API standard (NumPy, CuPy, PyTorch through
-``array_api_compat``); the private ``_softmax_inplace`` is the NumPy kernel
-that the loss uses on its row blocks.
+``array_api_compat``); the private ``_softmax_inplace`` is the kernel that
+the loss uses on its row blocks (compiled where ``softmax_sk._kernels`` was
+built, numpy otherwise).
 
 A *reference* class, used for two-class problems, is a class whose logit is
 fixed at 0 and not stored: the logits ``z`` of shape ``(n, k)`` then describe
