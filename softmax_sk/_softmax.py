@@ -156,9 +156,10 @@ def _softmax_inplace(z, reference, scale=None, bias=None):
     array of shape (n,) in ``z``'s dtype.
 
     ``softmax_sk._kernels.softmax_rows`` (compiled at install time where a C
-    compiler is found) does this in three sweeps per row, the row staying in
-    cache; without it, or for a non-contiguous ``z``, numpy does it in about
-    six passes over the block (row sums through BLAS, ``z @ 1``).
+    compiler is found) does this row by row for wide rows and a tile of rows at
+    a time for narrow ones, the data staying in cache; without it, or for a
+    non-contiguous ``z``, numpy does it in about six passes over the block (row
+    sums through BLAS, ``z @ 1``).
     """
     if bias is not None:
         bias = np.ascontiguousarray(bias, dtype=z.dtype)
