@@ -22,8 +22,10 @@ class's frequency and with how confidently it is predicted. With more than
 ``_MANY_CLASSES`` classes ``D`` is therefore recomputed at the current
 iterate every ``_REFRESH`` iterations (one pass each; ``H0`` may change
 between iterations without invalidating the curvature pairs). On 8000 x 100,
-K=995 this reached 1e-6 suboptimality in 63 evaluations instead of 101
-(refreshing every 5 or 10 iterations: 66-69); on weakly penalised 40-class
+K=995 the objective came within 1e-6 of the optimum after 63 evaluations
+instead of 101 (refreshing every 5 or 10 iterations: 66-69), and
+``benchmarks/bench_fit.py`` timed 80 passes where it had 113 (the loosest
+``tol`` that gets there, 1e-6, stops later); on weakly penalised 40-class
 problems (3000 x 12, C=1e4 or inf) in 188-1280 iterations to ``tol=1e-9``
 where the diagonal at 0 needed 305 to more than 3000. Not from the first
 iterations: there the iterate can sit where probabilities saturate, entries of
