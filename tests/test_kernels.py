@@ -50,13 +50,13 @@ def test_exp_within_one_ulp_of_the_correctly_rounded_value(dtype, low, high):
 
 
 @pytest.mark.parametrize(
-    "dtype, values, zero, smallest",
+    "dtype, values",
     [
-        (np.float64, [-745.14, -745.13, -708.4, 709.78, 709.79], 0, 1),
-        (np.float32, [-103.98, -103.97, -87.4, 88.72, 88.73], 0, 1),
+        (np.float64, [-745.14, -745.13, -708.4, 709.78, 709.79]),
+        (np.float32, [-103.98, -103.97, -87.4, 88.72, 88.73]),
     ],
 )
-def test_exp_special_values_and_thresholds(dtype, values, zero, smallest):
+def test_exp_special_values_and_thresholds(dtype, values):
     x = np.array([0.0, -0.0, -np.inf, np.inf, np.nan, *values], dtype=dtype)
     with np.errstate(over="ignore"):
         want = np.exp(x.astype(np.float64)).astype(dtype)
@@ -67,7 +67,7 @@ def test_exp_special_values_and_thresholds(dtype, values, zero, smallest):
     positive = np.isfinite(want) & (want > 0)
     assert ulps(got[positive], want[positive].astype(np.float64)).max() <= 1.0
     tiny = np.finfo(dtype).smallest_subnormal
-    assert got[5 + zero] == 0.0 and got[5 + smallest] == tiny  # past the last subnormal, and it
+    assert got[5] == 0.0 and got[6] == tiny  # past the last subnormal, and it
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
