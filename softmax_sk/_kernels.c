@@ -175,12 +175,15 @@ exp_loop_f32(float *x, Py_ssize_t n)
 
 /* z (n, k), C order, becomes scale_i * softmax(z_i + bias) row by row, with an
  * implicit class of logit 0 taking part in the normalisation when `reference`;
- * lse_i receives the row's log-sum-exp (over that class too). bias and scale
- * may be NULL. */
+ * out_i receives the row's log-sum-exp (over that class too). bias and scale
+ * may be NULL. With labels (the observed class's column per row, -1 for the
+ * reference class) the same sweep ends the cross-entropy: scale_i is taken
+ * off the observed entry, so z_i becomes the gradient in the logits, and out_i
+ * is the cross-entropy log(sum) - (z_iy - max), from the shifted logits. */
 #define SOFTMAX_ROWS(NAME, T, EXP, LOG)                                                   \
     TARGETS                                                                               \
     static void NAME(T *z, Py_ssize_t n, Py_ssize_t k, const T *bias, const T *scale,     \
-                     T *lse, int reference)                                               \
+                     const Py_ssize_t *labels, T *out, int reference)                     \
     {                                                                                     \
         for (Py_ssize_t i = 0; i < n; i++) {                                              \
             T *row = z + i * k;                                                           \
@@ -198,6 +201,8 @@ exp_loop_f32(float *x, Py_ssize_t n)
                     m = row[j] > m ? row[j] : m;                                          \
                 }                                                                         \
             }                                                                             \
+            /* The observed logit, shifted like the row (the reference class: 0). */     \
+            T observed = labels == NULL ? (T)0 : (labels[i] < 0 ? (T)0 : row[labels[i]]) - m; \
             T sum = reference ? EXP(-m) : (T)0;                                           \
             _Pragma("omp simd reduction(+ : sum)")                                        \
             for (Py_ssize_t j = 0; j < k; j++) {                                          \
@@ -205,11 +210,20 @@ exp_loop_f32(float *x, Py_ssize_t n)
                 row[j] = e;                                                               \
                 sum += e;                                                                 \
             }                                                                             \
-            T factor = (scale != NULL ? scale[i] : (T)1) / sum;                           \
+            T weight = scale != NULL ? scale[i] : (T)1;                                   \
+            T factor = weight / sum;                                                      \
             for (Py_ssize_t j = 0; j < k; j++) {                                          \
                 row[j] *= factor;                                                         \
             }                                                                             \
-            lse[i] = LOG(sum) + m;                                                        \
+            if (labels == NULL) {                                                         \
+                out[i] = LOG(sum) + m;                                                    \
+            }                                                                             \
+            else {                                                                        \
+                out[i] = LOG(sum) - observed;                                             \
+                if (labels[i] >= 0) {                                                     \
+                    row[labels[i]] -= weight;                                             \
+                }                                                                         \
+            }                                                                             \
         }                                                                                 \
     }
 
@@ -227,54 +241,68 @@ exp_loop_f32(float *x, Py_ssize_t n)
 #define SOFTMAX_TILES(NAME, T, EXP, LOG)                                                  \
     TARGETS                                                                               \
     static void NAME(T *z, Py_ssize_t n, Py_ssize_t k, const T *bias, const T *scale,     \
-                     T *lse, int reference)                                               \
+                     const Py_ssize_t *labels, T *out, int reference)                     \
     {                                                                                     \
-        T maxima[TILE], sums[TILE];                                                       \
+        T t[TILE], maxima[TILE], sums[TILE], observed[TILE];                              \
         Py_ssize_t rows = k < TILE ? TILE / k : 1;                                        \
         for (Py_ssize_t i0 = 0; i0 < n; i0 += rows) {                                     \
             Py_ssize_t r = n - i0 < rows ? n - i0 : rows;                                 \
             T *tile = z + i0 * k;                                                         \
-            if (bias != NULL) {                                                           \
-                for (Py_ssize_t i = 0; i < r; i++) {                                      \
-                    for (Py_ssize_t j = 0; j < k; j++) {                                  \
-                        tile[i * k + j] += bias[j];                                       \
-                    }                                                                     \
-                }                                                                         \
-            }                                                                             \
-            /* Column by column: independent rows, no dependency chains. */               \
-            for (Py_ssize_t i = 0; i < r; i++) {                                          \
-                maxima[i] = reference ? (T)0 : tile[i * k];                               \
-            }                                                                             \
-            for (Py_ssize_t j = 0; j < k; j++) {                                          \
-                for (Py_ssize_t i = 0; i < r; i++) {                                      \
-                    T v = tile[i * k + j];                                                \
-                    maxima[i] = v > maxima[i] ? v : maxima[i];                            \
-                }                                                                         \
-            }                                                                             \
+            /* Class-major copy t[j * r + i] (with the intercepts): the loops below run   \
+             * along it across rows, contiguous and independent. */                      \
             for (Py_ssize_t i = 0; i < r; i++) {                                          \
                 for (Py_ssize_t j = 0; j < k; j++) {                                      \
-                    tile[i * k + j] -= maxima[i];                                         \
+                    t[j * r + i] = tile[i * k + j] + (bias != NULL ? bias[j] : (T)0);     \
                 }                                                                         \
             }                                                                             \
-            for (Py_ssize_t e = 0; e < r * k; e++) {                                      \
-                tile[e] = EXP(tile[e]);                                                   \
+            for (Py_ssize_t i = 0; i < r; i++) {                                          \
+                maxima[i] = reference ? (T)0 : t[i];                                      \
+            }                                                                             \
+            for (Py_ssize_t j = 0; j < k; j++) {                                          \
+                const T *c = t + j * r;                                                   \
+                for (Py_ssize_t i = 0; i < r; i++) {                                      \
+                    maxima[i] = c[i] > maxima[i] ? c[i] : maxima[i];                      \
+                }                                                                         \
+            }                                                                             \
+            if (labels != NULL) {                                                         \
+                const Py_ssize_t *label = labels + i0;                                    \
+                for (Py_ssize_t i = 0; i < r; i++) {                                      \
+                    T v = label[i] < 0 ? (T)0 : t[label[i] * r + i];                      \
+                    observed[i] = v - maxima[i];                                          \
+                }                                                                         \
             }                                                                             \
             for (Py_ssize_t i = 0; i < r; i++) {                                          \
                 sums[i] = reference ? EXP(-maxima[i]) : (T)0;                             \
             }                                                                             \
             for (Py_ssize_t j = 0; j < k; j++) {                                          \
+                T *c = t + j * r;                                                         \
                 for (Py_ssize_t i = 0; i < r; i++) {                                      \
-                    sums[i] += tile[i * k + j];                                           \
+                    c[i] = EXP(c[i] - maxima[i]);                                         \
+                    sums[i] += c[i];                                                      \
                 }                                                                         \
             }                                                                             \
             for (Py_ssize_t i = 0; i < r; i++) {                                          \
+                /* maxima now holds the factors; sums the log-sum-exp or the CE */       \
                 T factor = (scale != NULL ? scale[i0 + i] : (T)1) / sums[i];              \
+                T log_sum = LOG(sums[i]);                                                 \
+                sums[i] = labels != NULL ? log_sum - observed[i] : log_sum + maxima[i];   \
+                maxima[i] = factor;                                                       \
+            }                                                                             \
+            for (Py_ssize_t i = 0; i < r; i++) {                                          \
                 for (Py_ssize_t j = 0; j < k; j++) {                                      \
-                    tile[i * k + j] *= factor;                                            \
+                    tile[i * k + j] = t[j * r + i] * maxima[i];                           \
                 }                                                                         \
             }                                                                             \
             for (Py_ssize_t i = 0; i < r; i++) {                                          \
-                lse[i0 + i] = LOG(sums[i]) + maxima[i];                                   \
+                out[i0 + i] = sums[i];                                                    \
+            }                                                                             \
+            if (labels != NULL) {                                                         \
+                const Py_ssize_t *label = labels + i0;                                    \
+                for (Py_ssize_t i = 0; i < r; i++) {                                      \
+                    if (label[i] >= 0) {                                                  \
+                        tile[i * k + label[i]] -= scale != NULL ? scale[i0 + i] : (T)1;   \
+                    }                                                                     \
+                }                                                                         \
             }                                                                             \
         }                                                                                 \
     }
@@ -333,95 +361,125 @@ get_array(PyObject *obj, Py_buffer *view, int writable, int ndim, const char *fo
     return 0;
 }
 
+/* Labels: a C-contiguous 1-D array of n platform integers (numpy's intp), each
+ * a column of z, or -1 for the reference class where there is one. */
+static int
+get_labels(PyObject *obj, Py_buffer *view, Py_ssize_t n, Py_ssize_t k, int reference)
+{
+    if (PyObject_GetBuffer(obj, view, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
+        return -1;
+    }
+    const char *format = view->format == NULL ? "" : view->format;
+    if (view->ndim != 1 || view->itemsize != (Py_ssize_t)sizeof(Py_ssize_t) ||
+        strchr("lqn", format[0]) == NULL || format[0] == '\0' || format[1] != '\0') {
+        PyBuffer_Release(view);
+        PyErr_SetString(PyExc_TypeError,
+                        "softmax_rows: labels must be a C-contiguous 1-D intp array");
+        return -1;
+    }
+    const Py_ssize_t *labels = (const Py_ssize_t *)view->buf;
+    int bad = view->shape[0] != n;
+    for (Py_ssize_t i = 0; i < n && !bad; i++) {
+        bad = labels[i] >= k || labels[i] < -(Py_ssize_t)reference;
+    }
+    if (bad) {
+        PyBuffer_Release(view);
+        PyErr_SetString(PyExc_ValueError,
+                        "softmax_rows: labels need n entries, each a column of z "
+                        "(or -1, the reference class, with reference)");
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *
 softmax_rows(PyObject *module, PyObject *args)
 {
-    PyObject *z_obj, *bias_obj, *scale_obj, *lse_obj;
+    PyObject *z_obj, *bias_obj, *scale_obj, *out_obj, *labels_obj = Py_None;
     int reference;
-    if (!PyArg_ParseTuple(args, "OOOOp:softmax_rows", &z_obj, &bias_obj, &scale_obj, &lse_obj,
-                          &reference)) {
+    if (!PyArg_ParseTuple(args, "OOOOp|O:softmax_rows", &z_obj, &bias_obj, &scale_obj, &out_obj,
+                          &reference, &labels_obj)) {
         return NULL;
     }
-    Py_buffer z, bias, scale, lse;
-    int has_bias = bias_obj != Py_None, has_scale = scale_obj != Py_None;
-    if (PyObject_GetBuffer(z_obj, &z, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) {
+    /* views[0] z, then out, bias, scale, labels as given; held: how many are taken. */
+    Py_buffer views[5];
+    int held = 0;
+    if (PyObject_GetBuffer(z_obj, &views[0], PyBUF_FORMAT | PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) <
+        0) {
         return NULL;
     }
-    const char *format = z.format == NULL ? "" : z.format;
+    held = 1;
+    Py_buffer *z = &views[0];
+    const char *format = z->format == NULL ? "" : z->format;
     int f64 = strcmp(format, "d") == 0;
-    if (z.ndim != 2 || (!f64 && strcmp(format, "f") != 0)) {
-        PyBuffer_Release(&z);
+    if (z->ndim != 2 || (!f64 && strcmp(format, "f") != 0)) {
         PyErr_SetString(PyExc_TypeError,
                         "softmax_rows: z must be a writable C-contiguous 2-D float32 or float64 "
                         "array");
-        return NULL;
+        goto done;
     }
     format = f64 ? "d" : "f";
-    Py_ssize_t n = z.shape[0], k = z.shape[1];
-    int held = 0; /* 1: lse, 2: + bias, 3: + scale */
-    if (get_array(lse_obj, &lse, 1, 1, format, "lse") < 0) {
-        goto fail;
+    Py_ssize_t n = z->shape[0], k = z->shape[1];
+    void *out, *bias = NULL, *scale = NULL;
+    const Py_ssize_t *labels = NULL;
+    if (get_array(out_obj, &views[held], 1, 1, format, "out") < 0) {
+        goto done;
     }
-    held = 1;
-    if (has_bias && get_array(bias_obj, &bias, 0, 1, format, "bias") < 0) {
-        goto fail;
+    out = views[held++].buf;
+    if (views[held - 1].shape[0] != n) {
+        PyErr_SetString(PyExc_ValueError, "softmax_rows: z is (n, k); out needs n entries");
+        goto done;
     }
-    held = 2;
-    if (has_scale && get_array(scale_obj, &scale, 0, 1, format, "scale") < 0) {
-        goto fail;
+    if (bias_obj != Py_None) {
+        if (get_array(bias_obj, &views[held], 0, 1, format, "bias") < 0) {
+            goto done;
+        }
+        bias = views[held++].buf;
+        if (views[held - 1].shape[0] != k) {
+            PyErr_SetString(PyExc_ValueError, "softmax_rows: z is (n, k); bias needs k entries");
+            goto done;
+        }
     }
-    held = 3;
-    if (lse.shape[0] != n || (has_bias && bias.shape[0] != k) ||
-        (has_scale && scale.shape[0] != n)) {
-        PyErr_SetString(PyExc_ValueError,
-                        "softmax_rows: z is (n, k); lse and scale need n entries, bias k");
-        goto fail;
+    if (scale_obj != Py_None) {
+        if (get_array(scale_obj, &views[held], 0, 1, format, "scale") < 0) {
+            goto done;
+        }
+        scale = views[held++].buf;
+        if (views[held - 1].shape[0] != n) {
+            PyErr_SetString(PyExc_ValueError, "softmax_rows: z is (n, k); scale needs n entries");
+            goto done;
+        }
+    }
+    if (labels_obj != Py_None) {
+        if (get_labels(labels_obj, &views[held], n, k, reference) < 0) {
+            goto done;
+        }
+        labels = (const Py_ssize_t *)views[held++].buf;
     }
     Py_BEGIN_ALLOW_THREADS
     int narrow = k <= NARROW;
     if (f64 && narrow) {
-        softmax_tiles_f64((double *)z.buf, n, k, has_bias ? (const double *)bias.buf : NULL,
-                          has_scale ? (const double *)scale.buf : NULL, (double *)lse.buf,
-                          reference);
+        softmax_tiles_f64(z->buf, n, k, bias, scale, labels, out, reference);
     }
     else if (narrow) {
-        softmax_tiles_f32((float *)z.buf, n, k, has_bias ? (const float *)bias.buf : NULL,
-                          has_scale ? (const float *)scale.buf : NULL, (float *)lse.buf,
-                          reference);
+        softmax_tiles_f32(z->buf, n, k, bias, scale, labels, out, reference);
     }
     else if (f64) {
-        softmax_rows_f64((double *)z.buf, n, k, has_bias ? (const double *)bias.buf : NULL,
-                         has_scale ? (const double *)scale.buf : NULL, (double *)lse.buf,
-                         reference);
+        softmax_rows_f64(z->buf, n, k, bias, scale, labels, out, reference);
     }
     else {
-        softmax_rows_f32((float *)z.buf, n, k, has_bias ? (const float *)bias.buf : NULL,
-                         has_scale ? (const float *)scale.buf : NULL, (float *)lse.buf,
-                         reference);
+        softmax_rows_f32(z->buf, n, k, bias, scale, labels, out, reference);
     }
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&z);
-    PyBuffer_Release(&lse);
-    if (has_bias) {
-        PyBuffer_Release(&bias);
+
+done:
+    for (int i = 0; i < held; i++) {
+        PyBuffer_Release(&views[i]);
     }
-    if (has_scale) {
-        PyBuffer_Release(&scale);
+    if (PyErr_Occurred()) {
+        return NULL;
     }
     Py_RETURN_NONE;
-
-fail:
-    PyBuffer_Release(&z);
-    if (held >= 1) {
-        PyBuffer_Release(&lse);
-    }
-    if (held >= 2 && has_bias) {
-        PyBuffer_Release(&bias);
-    }
-    if (held >= 3 && has_scale) {
-        PyBuffer_Release(&scale);
-    }
-    return NULL;
 }
 
 static PyMethodDef methods[] = {
@@ -429,11 +487,15 @@ static PyMethodDef methods[] = {
      "exp_inplace(buffer)\n--\n\nOverwrite a writable C-contiguous float32 or float64 buffer "
      "with its exponential, as softmax_rows computes it (within 1 ulp; releases the GIL)."},
     {"softmax_rows", softmax_rows, METH_VARARGS,
-     "softmax_rows(z, bias, scale, lse, reference)\n--\n\n"
+     "softmax_rows(z, bias, scale, out, reference, labels=None)\n--\n\n"
      "Overwrite the rows of a C-contiguous float32 or float64 (n, k) array z by\n"
-     "scale[i] * softmax(z[i] + bias) and write their log-sum-exp to lse (n,); bias\n"
+     "scale[i] * softmax(z[i] + bias) and write their log-sum-exp to out (n,); bias\n"
      "(k,) and scale (n,) may be None. With reference, an implicit class of logit 0\n"
-     "takes part in the normalisation. All arrays share z's dtype; releases the GIL."},
+     "takes part in the normalisation. With labels (n,) intp, the column of each\n"
+     "row's observed class (-1: the reference class), z becomes the gradient of the\n"
+     "cross-entropy in the logits, scale[i] * (softmax(z[i] + bias) - onehot), and\n"
+     "out the cross-entropy itself. All float arrays share z's dtype; releases the\n"
+     "GIL."},
     {NULL, NULL, 0, NULL},
 };
 

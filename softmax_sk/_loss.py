@@ -184,17 +184,17 @@ class SoftmaxLoss:
         weights, intercept = self._weights(w)
         for b, Xb in blocks:
             z = np.asarray(Xb @ weights)  # the intercept is added inside the softmax
-            rows, flat = self._observed(b)
             s = self.sw[b]
-            z_obs = np.zeros_like(s)
-            z_obs[rows] = z.ravel()[flat]  # 1-D indexing: cheaper than z[rows, cols]
-            if intercept is not None:
-                z_obs[rows] += intercept[self.col[b][rows]]
-            lse = _softmax_inplace(z, self.reference, scale=s, bias=intercept)  # z = s_i p_i
-            Q = z.copy() if keep_probabilities else None
-            z.ravel()[flat] -= s[rows]
-            ce = (lse - z_obs).astype(np.float64)  # summed in float64: a precise objective
-            yield Xb, z, float(np.dot(s.astype(np.float64), ce)), Q
+            # z becomes s_i (p_i - e_{y_i}), one sweep with the cross-entropy
+            ce = _softmax_inplace(z, self.reference, scale=s, bias=intercept, labels=self.col[b])
+            Q = None
+            if keep_probabilities:
+                rows, flat = self._observed(b)
+                Q = z.copy()
+                Q.ravel()[flat] += s[rows]
+            # summed in float64: a precise objective
+            loss = float(np.dot(s.astype(np.float64), ce.astype(np.float64)))
+            yield Xb, z, loss, Q
 
     # -- value and gradient ----------------------------------------------------
     def loss(self, w):

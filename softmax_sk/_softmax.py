@@ -145,7 +145,7 @@ def _row_max(z):
     return m
 
 
-def _softmax_inplace(z, reference, scale=None, bias=None):
+def _softmax_inplace(z, reference, scale=None, bias=None, labels=None):
     """Overwrite the logits ``z`` (n, k) by ``scale * softmax(z + bias)``; return the log-sum-exp.
 
     With ``reference=True`` the logits of an implicit class 0, fixed at 0, take
@@ -155,32 +155,46 @@ def _softmax_inplace(z, reference, scale=None, bias=None):
     row log-sum-exp (over all classes, of ``z + bias``) is returned as a new
     array of shape (n,) in ``z``'s dtype.
 
+    With ``labels`` (n,) of intp, the column of each row's observed class (-1
+    for the reference class), the same sweep finishes the cross-entropy: ``z``
+    becomes its gradient in the logits, ``scale * (softmax(z + bias) - onehot)``,
+    and the cross-entropy ``logsumexp(z_i + bias) - (z_i + bias)[label]`` is
+    returned instead of the log-sum-exp.
+
     ``softmax_sk._kernels.softmax_rows`` (compiled at install time where a C
     compiler is found) does this row by row for wide rows and a tile of rows at
     a time for narrow ones, the data staying in cache; without it, or for a
     non-contiguous ``z``, numpy does it in about six passes over the block (row
-    sums through BLAS, ``z @ 1``).
+    sums through BLAS, ``z @ 1``) plus a gather and a scatter for the labels.
     """
     if bias is not None:
         bias = np.ascontiguousarray(bias, dtype=z.dtype)
     if scale is not None:
         scale = np.ascontiguousarray(scale, dtype=z.dtype)
-    lse = np.empty(z.shape[0], dtype=z.dtype)
+    out = np.empty(z.shape[0], dtype=z.dtype)
     if _kernels is not None and z.dtype in (np.float32, np.float64) and z.flags.c_contiguous:
-        _kernels.softmax_rows(z, bias, scale, lse, reference)
-        return lse
+        _kernels.softmax_rows(z, bias, scale, out, reference, labels)
+        return out
     if bias is not None:
         z += bias
     m = _row_max(z)
     if reference:
         np.maximum(m, 0.0, out=m)
     z -= m[:, None]
+    if labels is not None:
+        rows = np.flatnonzero(labels >= 0)
+        observed = -m  # the reference class's logit 0, shifted
+        observed[rows] = z[rows, labels[rows]]
     np.exp(z, out=z)
     total = z @ np.ones(z.shape[1], dtype=z.dtype)
     if reference:
         total += np.exp(-m)
     factor = (1.0 if scale is None else scale) / total
     z *= factor[:, None]
-    np.log(total, out=lse)
-    lse += m
-    return lse
+    np.log(total, out=out)
+    if labels is None:
+        out += m
+        return out
+    out -= observed
+    z[rows, labels[rows]] -= 1.0 if scale is None else scale[rows]
+    return out

@@ -107,6 +107,52 @@ def test_softmax_rows_matches_scipy(dtype, rtol, k, reference, with_bias, with_s
     np.testing.assert_allclose(lse, want_lse, rtol=rtol, atol=rtol)
 
 
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-13), (np.float32, 1e-5)])
+@pytest.mark.parametrize("k", [1, 2, 10, 64, 65, 300])
+@pytest.mark.parametrize("reference", [False, True])
+def test_softmax_rows_with_labels_gives_the_cross_entropy_and_its_gradient(
+    dtype, rtol, k, reference
+):
+    # Against scipy: gradient s_i (p_i - onehot_i), cross-entropy lse_i - z_i[y_i];
+    # with a reference class, label -1 is the implicit class of logit 0.
+    rng = np.random.default_rng(k + 100 * reference)
+    n = 3000 // k + 5
+    z = (rng.normal(size=(n, k)) * 4).astype(dtype)
+    bias = rng.normal(size=k).astype(dtype)
+    scale = rng.uniform(0.1, 2.0, size=n).astype(dtype)
+    labels = rng.integers(-int(reference), k, size=n).astype(np.intp)
+    full = (z + bias).astype(np.float64)
+    if reference:
+        full = np.hstack([np.zeros((n, 1)), full])
+    onehot = np.eye(full.shape[1])[labels + int(reference)]
+    grad = scale[:, None] * (softmax(full, axis=1) - onehot)
+    ce = logsumexp(full, axis=1) - full[np.arange(n), labels + int(reference)]
+    out = np.empty(n, dtype=dtype)
+    kernels.softmax_rows(z, bias, scale, out, reference, labels)
+    np.testing.assert_allclose(z, grad[:, int(reference) :], rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(out, ce, rtol=rtol, atol=rtol)
+
+
+def test_softmax_rows_rejects_bad_labels_without_touching_z():
+    z = np.arange(12.0).reshape(4, 3)
+    out = np.empty(4)
+    bad_labels = [
+        np.array([0, 1, 2, 3]),  # a column z does not have
+        np.array([0, -1, 2, 1]),  # -1 without a reference class
+        np.array([0, 1, 2]),  # too short
+        np.array([0, 1, 2, 1], dtype=np.int32),  # not intp
+        np.array([0.0, 1.0, 2.0, 1.0]),
+        np.array([0, 1, 2, 1, 0, 0, 0, 0])[::2],  # not contiguous
+    ]
+    for labels in bad_labels:
+        before = z.copy()
+        with pytest.raises((TypeError, ValueError, BufferError)):
+            kernels.softmax_rows(z, None, None, out, False, labels)
+        np.testing.assert_array_equal(z, before)
+    with pytest.raises(ValueError, match="labels"):
+        kernels.softmax_rows(z, None, None, out, True, np.array([0, -2, 1, 1]))
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_softmax_rows_finite_for_extreme_logits(dtype):
     big = np.finfo(dtype).max / 4
@@ -156,18 +202,25 @@ def test_exp_rejects_what_it_cannot_overwrite_in_place():
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_numpy_fallback_gives_the_same_softmax(dtype, monkeypatch):
+@pytest.mark.parametrize("with_labels", [False, True])
+def test_numpy_fallback_gives_the_same_softmax(dtype, with_labels, monkeypatch):
     rng = np.random.default_rng(2)
     z = (rng.normal(size=(50, 9)) * 3).astype(dtype)
     bias, scale = rng.normal(size=9), rng.uniform(size=50)
+    labels = rng.integers(-1, 9, size=50).astype(np.intp) if with_labels else None
     compiled = z.copy()
-    lse = softmax_module._softmax_inplace(compiled, True, scale=scale, bias=bias)
+    out = softmax_module._softmax_inplace(compiled, True, scale=scale, bias=bias, labels=labels)
     monkeypatch.setattr(softmax_module, "_kernels", None)
     fallback = z.copy()
-    lse_fallback = softmax_module._softmax_inplace(fallback, True, scale=scale, bias=bias)
+    out_fallback = softmax_module._softmax_inplace(
+        fallback, True, scale=scale, bias=bias, labels=labels
+    )
     rtol = 10 * np.finfo(dtype).eps
-    np.testing.assert_allclose(compiled, fallback, rtol=rtol, atol=rtol * 1e-3)
-    np.testing.assert_allclose(lse, lse_fallback, rtol=rtol)
+    # The observed entry s (p - 1) cancels: its rounding is relative to s (< 1); the
+    # log of the row sum, summed in another order, differs by rounding absolutely.
+    atol = rtol if with_labels else rtol * 1e-3
+    np.testing.assert_allclose(compiled, fallback, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(out, out_fallback, rtol=rtol, atol=rtol)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
