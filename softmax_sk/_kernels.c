@@ -243,62 +243,66 @@ exp_loop_f32(float *x, Py_ssize_t n)
     static void NAME(T *z, Py_ssize_t n, Py_ssize_t k, const T *bias, const T *scale,     \
                      const Py_ssize_t *labels, T *out, int reference)                     \
     {                                                                                     \
-        T t[TILE], maxima[TILE], sums[TILE], observed[TILE];                              \
+        T maxima[TILE], sums[TILE], observed[TILE];                                       \
         Py_ssize_t rows = k < TILE ? TILE / k : 1;                                        \
         for (Py_ssize_t i0 = 0; i0 < n; i0 += rows) {                                     \
             Py_ssize_t r = n - i0 < rows ? n - i0 : rows;                                 \
             T *tile = z + i0 * k;                                                         \
-            /* Class-major copy t[j * r + i] (with the intercepts): the loops below run   \
-             * along it across rows, contiguous and independent. */                      \
-            for (Py_ssize_t i = 0; i < r; i++) {                                          \
-                for (Py_ssize_t j = 0; j < k; j++) {                                      \
-                    t[j * r + i] = tile[i * k + j] + (bias != NULL ? bias[j] : (T)0);     \
+            if (bias != NULL) {                                                           \
+                for (Py_ssize_t i = 0; i < r; i++) {                                      \
+                    for (Py_ssize_t j = 0; j < k; j++) {                                  \
+                        tile[i * k + j] += bias[j];                                       \
+                    }                                                                     \
                 }                                                                         \
             }                                                                             \
+            /* Column by column: independent rows, no dependency chains. */               \
             for (Py_ssize_t i = 0; i < r; i++) {                                          \
-                maxima[i] = reference ? (T)0 : t[i];                                      \
+                maxima[i] = reference ? (T)0 : tile[i * k];                               \
             }                                                                             \
             for (Py_ssize_t j = 0; j < k; j++) {                                          \
-                const T *c = t + j * r;                                                   \
                 for (Py_ssize_t i = 0; i < r; i++) {                                      \
-                    maxima[i] = c[i] > maxima[i] ? c[i] : maxima[i];                      \
+                    T v = tile[i * k + j];                                                \
+                    maxima[i] = v > maxima[i] ? v : maxima[i];                            \
                 }                                                                         \
             }                                                                             \
             if (labels != NULL) {                                                         \
                 const Py_ssize_t *label = labels + i0;                                    \
                 for (Py_ssize_t i = 0; i < r; i++) {                                      \
-                    T v = label[i] < 0 ? (T)0 : t[label[i] * r + i];                      \
+                    T v = label[i] < 0 ? (T)0 : tile[i * k + label[i]];                   \
                     observed[i] = v - maxima[i];                                          \
                 }                                                                         \
+            }                                                                             \
+            for (Py_ssize_t i = 0; i < r; i++) {                                          \
+                for (Py_ssize_t j = 0; j < k; j++) {                                      \
+                    tile[i * k + j] -= maxima[i];                                         \
+                }                                                                         \
+            }                                                                             \
+            for (Py_ssize_t e = 0; e < r * k; e++) {                                      \
+                tile[e] = EXP(tile[e]);                                                   \
             }                                                                             \
             for (Py_ssize_t i = 0; i < r; i++) {                                          \
                 sums[i] = reference ? EXP(-maxima[i]) : (T)0;                             \
             }                                                                             \
             for (Py_ssize_t j = 0; j < k; j++) {                                          \
-                T *c = t + j * r;                                                         \
                 for (Py_ssize_t i = 0; i < r; i++) {                                      \
-                    c[i] = EXP(c[i] - maxima[i]);                                         \
-                    sums[i] += c[i];                                                      \
+                    sums[i] += tile[i * k + j];                                           \
                 }                                                                         \
             }                                                                             \
             for (Py_ssize_t i = 0; i < r; i++) {                                          \
-                /* maxima now holds the factors; sums the log-sum-exp or the CE */       \
                 T factor = (scale != NULL ? scale[i0 + i] : (T)1) / sums[i];              \
-                T log_sum = LOG(sums[i]);                                                 \
-                sums[i] = labels != NULL ? log_sum - observed[i] : log_sum + maxima[i];   \
-                maxima[i] = factor;                                                       \
-            }                                                                             \
-            for (Py_ssize_t i = 0; i < r; i++) {                                          \
                 for (Py_ssize_t j = 0; j < k; j++) {                                      \
-                    tile[i * k + j] = t[j * r + i] * maxima[i];                           \
+                    tile[i * k + j] *= factor;                                            \
                 }                                                                         \
             }                                                                             \
-            for (Py_ssize_t i = 0; i < r; i++) {                                          \
-                out[i0 + i] = sums[i];                                                    \
+            if (labels == NULL) {                                                         \
+                for (Py_ssize_t i = 0; i < r; i++) {                                      \
+                    out[i0 + i] = LOG(sums[i]) + maxima[i];                               \
+                }                                                                         \
             }                                                                             \
-            if (labels != NULL) {                                                         \
+            else {                                                                        \
                 const Py_ssize_t *label = labels + i0;                                    \
                 for (Py_ssize_t i = 0; i < r; i++) {                                      \
+                    out[i0 + i] = LOG(sums[i]) - observed[i];                             \
                     if (label[i] >= 0) {                                                  \
                         tile[i * k + label[i]] -= scale != NULL ? scale[i0 + i] : (T)1;   \
                     }                                                                     \
