@@ -30,7 +30,6 @@ memory order) and scipy sparse CSR X alike (CSC X is evaluated as one block).
 
 import contextlib
 import functools
-import os
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 
@@ -48,28 +47,6 @@ from ._softmax import _softmax_inplace
 # faster).
 _BLOCK_BYTES = 2**18
 _MIN_BLOCK_ROWS = 256
-
-
-def default_threads(X, n_classes):
-    """Threads a fit uses by default (``n_jobs=None``): one per core where they pay.
-
-    Threads run the element-wise work (softmax, weighting) of different row
-    blocks at once; BLAS already uses every core for the dense products. They
-    pay where the element-wise work is heavy next to the products: float64
-    (numpy's float64 ``exp`` has no SIMD loop without AVX-512; about 6 ns per
-    entry here), many classes, or sparse X (scipy's sparse products use one
-    core). Measured with numpy's ``exp``, ``benchmarks/bench_eval.py``
-    (100000 x 100, K=10): float64 33.6 ms on one thread, 28.4 ms on two;
-    float32 16.5 ms on one, 20.2 ms on two; float32 at K=1000 314 ms and 230 ms;
-    and in ``benchmarks/bench_fit.py`` the 16000 x 10000 CSR fit took 0.40 s on
-    one thread and 0.24 s on two. With the compiled kernels
-    (``softmax_sk._kernels``) the element-wise work is lighter and the
-    float64, few-class case was not re-decided: in
-    ``benchmarks/results/fit.md`` its ``auto n_jobs=1`` rows are within noise
-    of ``auto``.
-    """
-    heavy = sp.issparse(X) or X.dtype == np.float64 or n_classes > 32
-    return (os.cpu_count() or 1) if heavy else 1
 
 
 @functools.cache

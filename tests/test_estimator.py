@@ -218,6 +218,24 @@ def test_n_jobs_does_not_change_the_model():
     )
 
 
+@pytest.mark.parametrize("n_jobs, threads", [(None, 3), (-1, 3), (1, 1), (2, 2)])
+def test_n_jobs_sets_the_threads_of_the_loss(n_jobs, threads, monkeypatch):
+    import softmax_sk._estimator as estimator_module
+
+    seen = []
+
+    class Recording(estimator_module.SoftmaxLoss):
+        def __init__(self, *args, **kwargs):
+            seen.append(kwargs["n_threads"])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(estimator_module, "SoftmaxLoss", Recording)
+    monkeypatch.setattr(estimator_module.os, "cpu_count", lambda: 3)
+    X, y = make_problem(3, n_samples=200)
+    SoftmaxRegressionClassifier(n_jobs=n_jobs).fit(X.astype(np.float32), y)
+    assert seen == [threads]
+
+
 @pytest.mark.parametrize("solver", ["lbfgs", "newton-cg"])
 def test_fit_adds_little_memory_next_to_X(solver):
     """Peak additional memory of fit (tracemalloc) stays far below the size of X,

@@ -162,17 +162,6 @@ def test_threads_share_the_rows_evenly(monkeypatch):
     assert starts == sorted(starts) and loss.blocks[-1][0].stop == 1000
 
 
-def test_default_threads_only_where_they_pay(monkeypatch):
-    import softmax_sk._loss as mod
-
-    monkeypatch.setattr(mod.os, "cpu_count", lambda: 4)
-    dense = np.zeros((10, 3))
-    assert mod.default_threads(dense, 10) == 4  # float64: the exp is the bottleneck
-    assert mod.default_threads(dense.astype(np.float32), 10) == 1  # BLAS dominates
-    assert mod.default_threads(dense.astype(np.float32), 1000) == 4
-    assert mod.default_threads(sp.csr_matrix(dense, dtype=np.float32), 10) == 4
-
-
 def test_sparse_blocks_outweigh_their_dense_gradient_term():
     """A CSR block adds a dense n_features x k array to the gradient: it must hold enough
     non-zeros (at least n_features * k) to be worth that."""
