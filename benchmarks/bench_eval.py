@@ -5,8 +5,9 @@
 
 For each shape, times (median of ``--repeats``, one process) softmax-sk's
 ``SoftmaxLoss.loss_gradient`` as a fit runs it by default (``n_jobs=None``:
-one thread per core over row blocks, BLAS single-threaded in each) and on
-one thread (BLAS left with its threads), scikit-learn's ``LinearModelLoss.loss_gradient`` on
+one thread per core over row blocks, BLAS single-threaded in each, where
+``default_threads`` finds that pays) and on one thread (BLAS left with its
+threads), scikit-learn's ``LinearModelLoss.loss_gradient`` on
 the same data and coefficients, and the two products ``X @ W`` and
 ``X.T @ G`` alone (BLAS with its default threads); where the compiled kernels
 (``softmax_sk._kernels``: exp and the fused softmax rows) are built, also the
@@ -28,7 +29,7 @@ from sklearn.linear_model._linear_loss import LinearModelLoss
 from threadpoolctl import threadpool_info
 
 from softmax_sk import _softmax
-from softmax_sk._loss import SoftmaxLoss
+from softmax_sk._loss import SoftmaxLoss, default_threads
 
 
 def median_time(fn, repeats):
@@ -48,7 +49,7 @@ def bench_shape(n, d, k, dtype, repeats):
     sw = np.ones(n)
     ours = SoftmaxLoss(X, y, k, sw, fit_intercept=True, reference=False)
     threaded = SoftmaxLoss(
-        X, y, k, sw, fit_intercept=True, reference=False, n_threads=os.cpu_count() or 1
+        X, y, k, sw, fit_intercept=True, reference=False, n_threads=default_threads(X, k)
     )
     w = rng.normal(size=ours.size) * 0.01
     W = w.reshape(d + 1, k)[:d].astype(dtype)

@@ -403,10 +403,11 @@ def main(argv=None):
 
 
 def write_results(out, name, meta, results, to_markdown, to_plot):
-    """``<name>.json``, ``<name>.md`` and ``<name>.png`` in ``out``, from the results so far."""
+    """``<name>.json``, ``<name>.md`` and (with ``to_plot``) ``<name>.png`` in ``out``."""
     (out / f"{name}.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
     (out / f"{name}.md").write_text(to_markdown(results, meta) + "\n")
-    to_plot(results, out / f"{name}.png")
+    if to_plot is not None:
+        to_plot(results, out / f"{name}.png")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from ._loss import SoftmaxLoss
+from ._loss import SoftmaxLoss, default_threads
 from ._objective import Objective
 from ._penalty import ElasticNet
 from ._softmax import log_softmax, softmax
@@ -75,10 +75,11 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         here is deterministic, so it has no effect.
     n_jobs : int or None, default=None
         Threads that evaluate blocks of rows concurrently during ``fit`` (BLAS
-        then runs single-threaded inside each). ``None`` or ``-1``: one per
-        CPU core; ``1``: one thread, BLAS left with its threads. Data that
-        fits in one block (256 KiB of logits) always uses one thread. Results
-        do not depend on it beyond rounding.
+        then runs single-threaded inside each). ``-1``: one per CPU core;
+        ``1``: one thread, BLAS left with its threads; ``None``: one per core
+        for sparse X or more than 32 classes, where that was measured to pay,
+        else one. Data that fits in one block (256 KiB of logits) always uses
+        one thread. Results do not depend on it beyond rounding.
 
     Attributes
     ----------
@@ -190,7 +191,7 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
             weights,
             fit_intercept=bool(self.fit_intercept),
             reference=n_classes == 2,
-            n_threads=self._n_threads(),
+            n_threads=self._n_threads(X, n_classes),
         )
         penalized = np.zeros((loss.n_dof, loss.k), dtype=bool)
         penalized[:n_features] = True
@@ -249,10 +250,10 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         ):
             raise ValueError(f"n_jobs must be None, -1 or a positive integer, got {self.n_jobs!r}.")
 
-    def _n_threads(self):
-        # One per core by default: with the compiled kernels that was as fast or
-        # faster on every shape measured (benchmarks/bench_eval.py, README).
-        return (os.cpu_count() or 1) if self.n_jobs in (None, -1) else self.n_jobs
+    def _n_threads(self, X, n_classes):
+        if self.n_jobs is None:
+            return default_threads(X, n_classes)
+        return (os.cpu_count() or 1) if self.n_jobs == -1 else self.n_jobs
 
     def _resolve_solver(self, n_coefs, has_l1, sparse):
         if self.solver == "auto":

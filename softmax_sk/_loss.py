@@ -30,6 +30,7 @@ memory order) and scipy sparse CSR X alike (CSC X is evaluated as one block).
 
 import contextlib
 import functools
+import os
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 
@@ -47,6 +48,24 @@ from ._softmax import _softmax_inplace
 # faster).
 _BLOCK_BYTES = 2**18
 _MIN_BLOCK_ROWS = 256
+
+
+def default_threads(X, n_classes):
+    """Threads a fit uses by default (``n_jobs=None``): one per core where they pay.
+
+    Threads run the element-wise work (softmax, weighting) of different row
+    blocks at once, with BLAS single-threaded in each; one thread leaves the
+    dense products to BLAS's own threads. They pay where the element-wise or
+    sparse work is heavy next to the dense products: more than 32 classes, or
+    sparse X (scipy's sparse products use one core). Elsewhere one thread is
+    as fast for fits run back to back and clearly faster for a fit that
+    follows other BLAS work, as every fit in a cross-validation does (the
+    scoring's products leave OpenBLAS's threads spinning, competing with the
+    fit's): ``python benchmarks/bench_threads.py --scale 0.2``,
+    ``benchmarks/results/threads.md``.
+    """
+    heavy = sp.issparse(X) or n_classes > 32
+    return (os.cpu_count() or 1) if heavy else 1
 
 
 @functools.cache

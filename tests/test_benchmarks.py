@@ -43,6 +43,20 @@ def test_bench_eval_runs(tmp_path):
     assert (tmp_path / "eval.md").read_text().count("\n|") == 8
 
 
+def test_bench_threads_runs_both_patterns(tmp_path):
+    import bench_threads
+
+    args = "--datasets dense_100k_100,sparse_100k_50k --dtypes float32 --scale 0.004"
+    results = bench_threads.main([*args.split(), "--repeats", "1", "--out", str(tmp_path)])
+    assert [r["sparse"] for r in results] == [False, True]
+    for r in results:
+        for pattern in bench_threads.PATTERNS:
+            assert r[pattern]["one_thread_s"] > 0 and r[pattern]["all_cores_s"] > 0
+    data = json.loads((tmp_path / "threads.json").read_text())
+    assert data["meta"]["cpu_count"] >= 1 and len(data["results"]) == 2
+    assert (tmp_path / "threads.md").read_text().count("\n|") == 4  # header, rule, 2 rows
+
+
 # At this tiny scale the K sweep has more classes than half its samples.
 @pytest.mark.filterwarnings("ignore:The number of unique classes:UserWarning")
 def test_bench_scaling_writes_slopes_and_plot(tmp_path):

@@ -218,8 +218,19 @@ def test_n_jobs_does_not_change_the_model():
     )
 
 
-@pytest.mark.parametrize("n_jobs, threads", [(None, 3), (-1, 3), (1, 1), (2, 2)])
-def test_n_jobs_sets_the_threads_of_the_loss(n_jobs, threads, monkeypatch):
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize(
+    "n_jobs, n_classes, sparse, threads",
+    [
+        (None, 3, False, 1),  # few classes, dense: BLAS's own threads
+        (None, 40, False, 3),  # many classes: the softmax is the heavy part
+        (None, 3, True, 3),  # sparse products run on one core
+        (-1, 3, False, 3),
+        (1, 40, True, 1),
+        (2, 3, False, 2),
+    ],
+)
+def test_n_jobs_sets_the_threads_of_the_loss(n_jobs, n_classes, sparse, threads, monkeypatch):
     import softmax_sk._estimator as estimator_module
 
     seen = []
@@ -231,8 +242,12 @@ def test_n_jobs_sets_the_threads_of_the_loss(n_jobs, threads, monkeypatch):
 
     monkeypatch.setattr(estimator_module, "SoftmaxLoss", Recording)
     monkeypatch.setattr(estimator_module.os, "cpu_count", lambda: 3)
-    X, y = make_problem(3, n_samples=200)
-    SoftmaxRegressionClassifier(n_jobs=n_jobs).fit(X.astype(np.float32), y)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 4)).astype(np.float32)
+    y = np.arange(400) % n_classes
+    SoftmaxRegressionClassifier(n_jobs=n_jobs, max_iter=3).fit(
+        sp.csr_matrix(X) if sparse else X, y
+    )
     assert seen == [threads]
 
 
