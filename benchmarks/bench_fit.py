@@ -8,9 +8,10 @@ reaches), then every contender -- softmax-sk (default and each solver) and
 every scikit-learn LogisticRegression solver, as a user gets it and, for the
 fastest, with scipy's OpenBLAS limited to one thread -- is fitted with tol =
 1e-4, 1e-5, ... until its fit reaches the target suboptimality of the same
-objective, ``C * sum CE + ||W||^2 / 2``. That fit is timed (median of
-``--repeats``, or of about a second's worth, up to 25, for faster fits; all in
-this one process). Also recorded: iterations, data passes
+objective, ``C * sum CE + ||W||^2 / 2``. That fit is then timed afresh
+(median of ``--repeats``, or of about a second's worth, up to 25, for faster
+fits; all in this one process), in rounds over the contenders, so that a
+burst of load on a shared machine slows all of them rather than one. Also recorded: iterations, data passes
 (loss+gradient or Hessian-vector evaluations), peak additional memory during
 fit (tracemalloc), test accuracy and the coef_ dtype. The headline column is
 time(softmax-sk default) / time(fastest scikit-learn solver).
@@ -44,6 +45,10 @@ SK_SOLVERS = ["lbfgs", "newton-cg", "newton-cholesky", "sag", "saga"]
 # Fits shorter than this are timed about this long in all (up to 25 runs): on a shared
 # machine, a median of 3 fits of 30 ms moved by 2x between runs.
 TIMED_SECONDS = 1.0
+# Idle time before each timed fit: OpenBLAS's threads spin for about 0.1 s after a
+# product before they sleep, and a fit that starts among them runs up to 2x slower
+# (benchmarks/bench_threads.py times that case on purpose).
+PAUSE_SECONDS = 0.2
 
 
 # -- data ---------------------------------------------------------------------------------
@@ -180,9 +185,8 @@ def peak_memory(kind, solver, tol, C, X, y, max_iter):
     return peak
 
 
-def run_contender(
-    label, kind, solver, C, X, y, X_test, y_test, f_star, repeats, budget, scipy_one_thread=False
-):
+def search_tol(kind, solver, C, X, y, f_star, budget, scipy_one_thread=False):
+    """The loosest tol in ``TOLS`` whose fit reaches the target (or the last one tried)."""
     max_iter = 10_000
     if kind == "sklearn" and solver in ("sag", "saga"):
         # Stochastic solvers can run for many minutes: cap their epochs at the budget,
@@ -198,23 +202,58 @@ def run_contender(
         if subopt <= TARGET or seconds > budget or subopt > 0.5 * previous:
             break
         previous = subopt
-    reached = subopt <= TARGET
-    times = [seconds]
-    if reached:  # fresh, timed fits at the tol found (the search fits warmed up caches)
-        runs = max(repeats, min(25, int(TIMED_SECONDS / max(seconds, 1e-3))))
-        times = [
-            fit_once(kind, solver, tol, C, X, y, scipy_one_thread, max_iter)[1] for _ in range(runs)
-        ]
+    return {
+        "tol": tol,
+        "max_iter": max_iter,
+        "reached": bool(subopt <= TARGET),
+        "suboptimality": float(subopt),
+        "times": [seconds],
+        "model": model,
+        "passes": int(passes),
+        "scipy_one_thread": scipy_one_thread,
+    }
+
+
+def time_in_rounds(contenders, C, X, y, repeats):
+    """Fresh, timed fits at the tol found, round-robin over the contenders.
+
+    On a shared machine a burst of load lasts seconds; timing each contender's
+    fits back to back let one burst slow one contender only (an identical
+    configuration, timed twice in one run, came out 1.5x apart). In rounds,
+    every contender meets the same conditions, each fit after
+    ``PAUSE_SECONDS`` of idle time so that none starts among the spinning BLAS
+    threads the previous one left. Each fit that reached the target runs
+    ``repeats`` times, faster ones about ``TIMED_SECONDS`` in all (up to 25
+    runs).
+    """
+    runs = {
+        label: max(repeats, min(25, int(TIMED_SECONDS / max(found["times"][0], 1e-3))))
+        for label, (_, _, found) in contenders.items()
+        if found["reached"]
+    }
+    for found in (found for _, _, found in contenders.values()):
+        if found["reached"]:
+            found["times"] = []  # the search fits warmed up caches; not timed
+    for r in range(max(runs.values(), default=0)):
+        for label, (kind, solver, found) in contenders.items():
+            if r < runs.get(label, 0):
+                args = (found["tol"], C, X, y, found["scipy_one_thread"], found["max_iter"])
+                time.sleep(PAUSE_SECONDS)
+                found["times"].append(fit_once(kind, solver, *args)[1])
+
+
+def result_row(label, kind, solver, found, C, X, y, X_test, y_test):
+    model = found["model"]
     return {
         "contender": label,
-        "tol": tol,
-        "reached": bool(reached),
-        "suboptimality": float(subopt),
-        "seconds": float(np.median(times)),
-        "runs": len(times),
+        "tol": found["tol"],
+        "reached": found["reached"],
+        "suboptimality": found["suboptimality"],
+        "seconds": float(np.median(found["times"])),
+        "runs": len(found["times"]),
         "n_iter": int(np.max(model.n_iter_)),
-        "passes": int(passes),
-        "peak_mem_mb": peak_memory(kind, solver, tol, C, X, y, max_iter) / 2**20,
+        "passes": found["passes"],
+        "peak_mem_mb": peak_memory(kind, solver, found["tol"], C, X, y, found["max_iter"]) / 2**20,
         "accuracy": float(np.mean(model.predict(X_test) == y_test)),
         "coef_dtype": str(model.coef_.dtype),
     }
@@ -250,28 +289,23 @@ def bench_dataset(name, dtype, scale, repeats, budget, sk_solvers=SK_SOLVERS, C=
         for s in sk_solvers
         if not (s == "newton-cholesky" and 8 * n_coefs**2 > 2**31)
     ]
-    rows = [
-        run_contender(label, kind, solver, C, X, y, X_test, y_test, f_star, repeats, budget)
+    found = {
+        label: (kind, solver, search_tol(kind, solver, C, X, y, f_star, budget))
         for label, kind, solver in contenders
-    ]
+    }
+    time_in_rounds(found, C, X, y, repeats)
+    rows = [result_row(label, *entry, C, X, y, X_test, y_test) for label, entry in found.items()]
     sk = [r for r in rows if r["contender"].startswith("sklearn") and r["reached"]]
     if sk:
+        # The fastest scikit-learn solver once more, with scipy's OpenBLAS on one thread
+        # (timed after the rounds, on its own).
         fastest = min(sk, key=lambda r: r["seconds"])
-        tuned = run_contender(
-            fastest["contender"] + " (scipy BLAS 1 thread)",
-            "sklearn",
-            fastest["contender"].split()[1],
-            C,
-            X,
-            y,
-            X_test,
-            y_test,
-            f_star,
-            repeats,
-            budget,
-            scipy_one_thread=True,
-        )
-        rows.append(tuned)
+        solver = fastest["contender"].split()[1]
+        tuned = search_tol("sklearn", solver, C, X, y, f_star, budget, scipy_one_thread=True)
+        label = fastest["contender"] + " (scipy BLAS 1 thread)"
+        pair = {label: ("sklearn", solver, tuned)}
+        time_in_rounds(pair, C, X, y, repeats)
+        rows.append(result_row(label, "sklearn", solver, tuned, C, X, y, X_test, y_test))
     ours = rows[0]
     sk_best = min((r["seconds"] for r in sk), default=float("nan"))
     tuned_best = min([sk_best] + [rows[-1]["seconds"]] if sk else [float("nan")])

@@ -202,7 +202,10 @@ exp_loop_f32(float *x, Py_ssize_t n)
                 }                                                                         \
             }                                                                             \
             /* The observed logit, shifted like the row (the reference class: 0). */     \
-            T observed = labels == NULL ? (T)0 : (labels[i] < 0 ? (T)0 : row[labels[i]]) - m; \
+            T observed = (T)0;                                                            \
+            if (labels != NULL) {                                                         \
+                observed = (labels[i] < 0 ? (T)0 : row[labels[i]]) - m;                   \
+            }                                                                             \
             T sum = reference ? EXP(-m) : (T)0;                                           \
             _Pragma("omp simd reduction(+ : sum)")                                        \
             for (Py_ssize_t j = 0; j < k; j++) {                                          \
@@ -375,7 +378,7 @@ get_labels(PyObject *obj, Py_buffer *view, Py_ssize_t n, Py_ssize_t k, int refer
     }
     const char *format = view->format == NULL ? "" : view->format;
     if (view->ndim != 1 || view->itemsize != (Py_ssize_t)sizeof(Py_ssize_t) ||
-        strchr("lqn", format[0]) == NULL || format[0] == '\0' || format[1] != '\0') {
+        format[0] == '\0' || format[1] != '\0' || strchr("lqn", format[0]) == NULL) {
         PyBuffer_Release(view);
         PyErr_SetString(PyExc_TypeError,
                         "softmax_rows: labels must be a C-contiguous 1-D intp array");

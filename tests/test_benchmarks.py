@@ -17,6 +17,7 @@ def test_bench_fit_writes_json_markdown_and_plot(tmp_path, monkeypatch):
 
     args = "--datasets dense_100k_100,sparse_100k_50k --dtypes float32 --scale 0.004"
     monkeypatch.setattr(bench_fit, "TIMED_SECONDS", 0.0)  # one timed fit each: a quick test
+    monkeypatch.setattr(bench_fit, "PAUSE_SECONDS", 0.0)
     bench_fit.main(
         [*args.split(), "--repeats", "1", "--sklearn-solvers", "lbfgs", "--out", str(tmp_path)]
     )
