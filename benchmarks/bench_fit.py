@@ -11,9 +11,10 @@ fastest, with scipy's OpenBLAS limited to one thread -- is fitted with tol =
 objective, ``C * sum CE + ||W||^2 / 2``. That fit is then timed afresh
 (median of ``--repeats``, or of about a second's worth, up to 25, for faster
 fits; all in this one process), in rounds over the contenders, so that a
-burst of load on a shared machine slows all of them rather than one. Also recorded: iterations, data passes
-(loss+gradient or Hessian-vector evaluations), peak additional memory during
-fit (tracemalloc), test accuracy and the coef_ dtype. The headline column is
+burst of load on a shared machine slows all of them rather than one. Also
+recorded: iterations, data passes (loss+gradient or Hessian-vector
+evaluations), peak additional memory during fit (tracemalloc), test accuracy
+and the coef_ dtype. The headline column is
 time(softmax-sk default) / time(fastest scikit-learn solver).
 
 Writes ``<out>/fit.json``, ``<out>/fit.md`` and ``<out>/fit.png``.

@@ -1,4 +1,4 @@
-"""``n_jobs``: one thread per core against one thread, as a fit runs alone and inside cross-validation.
+"""``n_jobs``: one thread per core against one, for fits alone and inside cross-validation.
 
     python benchmarks/bench_threads.py --scale 0.2
 
@@ -20,7 +20,6 @@ threads pay). Also recorded: what ``n_jobs=None`` resolves to. Writes
 """
 
 import argparse
-import json
 import os
 import platform
 import sys

@@ -347,22 +347,28 @@ exp_inplace(PyObject *module, PyObject *arg)
     Py_RETURN_NONE;
 }
 
-/* A C-contiguous buffer of `ndim` dimensions in the given struct format ("d"
+/* A C-contiguous 1-D buffer of `length` entries in the given struct format ("d"
  * or "f"); on failure an exception is set and nothing is held. */
 static int
-get_array(PyObject *obj, Py_buffer *view, int writable, int ndim, const char *format,
-          const char *name)
+get_vector(PyObject *obj, Py_buffer *view, int writable, const char *format, Py_ssize_t length,
+           const char *name)
 {
     int flags = PyBUF_FORMAT | PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0);
     if (PyObject_GetBuffer(obj, view, flags) < 0) {
         return -1;
     }
-    if (view->ndim != ndim || view->format == NULL || strcmp(view->format, format) != 0) {
+    if (view->ndim != 1 || view->format == NULL || strcmp(view->format, format) != 0) {
         PyBuffer_Release(view);
         PyErr_Format(PyExc_TypeError,
-                     "softmax_rows: %s must be a C-contiguous %d-D float32 or float64 array "
+                     "softmax_rows: %s must be a C-contiguous 1-D float32 or float64 array "
                      "(the logits' dtype)",
-                     name, ndim);
+                     name);
+        return -1;
+    }
+    if (view->shape[0] != length) {
+        PyBuffer_Release(view);
+        PyErr_Format(PyExc_ValueError, "softmax_rows: %s needs %zd entries (z is n x k)", name,
+                     length);
         return -1;
     }
     return 0;
@@ -429,33 +435,21 @@ softmax_rows(PyObject *module, PyObject *args)
     Py_ssize_t n = z->shape[0], k = z->shape[1];
     void *out, *bias = NULL, *scale = NULL;
     const Py_ssize_t *labels = NULL;
-    if (get_array(out_obj, &views[held], 1, 1, format, "out") < 0) {
+    if (get_vector(out_obj, &views[held], 1, format, n, "out") < 0) {
         goto done;
     }
     out = views[held++].buf;
-    if (views[held - 1].shape[0] != n) {
-        PyErr_SetString(PyExc_ValueError, "softmax_rows: z is (n, k); out needs n entries");
-        goto done;
-    }
     if (bias_obj != Py_None) {
-        if (get_array(bias_obj, &views[held], 0, 1, format, "bias") < 0) {
+        if (get_vector(bias_obj, &views[held], 0, format, k, "bias") < 0) {
             goto done;
         }
         bias = views[held++].buf;
-        if (views[held - 1].shape[0] != k) {
-            PyErr_SetString(PyExc_ValueError, "softmax_rows: z is (n, k); bias needs k entries");
-            goto done;
-        }
     }
     if (scale_obj != Py_None) {
-        if (get_array(scale_obj, &views[held], 0, 1, format, "scale") < 0) {
+        if (get_vector(scale_obj, &views[held], 0, format, n, "scale") < 0) {
             goto done;
         }
         scale = views[held++].buf;
-        if (views[held - 1].shape[0] != n) {
-            PyErr_SetString(PyExc_ValueError, "softmax_rows: z is (n, k); scale needs n entries");
-            goto done;
-        }
     }
     if (labels_obj != Py_None) {
         if (get_labels(labels_obj, &views[held], n, k, reference) < 0) {

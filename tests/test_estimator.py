@@ -245,9 +245,7 @@ def test_n_jobs_sets_the_threads_of_the_loss(n_jobs, n_classes, sparse, threads,
     rng = np.random.default_rng(0)
     X = rng.normal(size=(400, 4)).astype(np.float32)
     y = np.arange(400) % n_classes
-    SoftmaxRegressionClassifier(n_jobs=n_jobs, max_iter=3).fit(
-        sp.csr_matrix(X) if sparse else X, y
-    )
+    SoftmaxRegressionClassifier(n_jobs=n_jobs, max_iter=3).fit(sp.csr_matrix(X) if sparse else X, y)
     assert seen == [threads]
 
 
