@@ -18,15 +18,13 @@ is how far one pass is from the time its unavoidable BLAS work takes. Writes
 
 import argparse
 import json
-import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from bench_fit import machine_line, run_meta
 from sklearn._loss.loss import HalfMultinomialLoss
 from sklearn.linear_model._linear_loss import LinearModelLoss
-from threadpoolctl import threadpool_info
 
 from softmax_sk import _softmax
 from softmax_sk._loss import SoftmaxLoss, default_threads
@@ -121,22 +119,13 @@ def main(argv=None):
         )
     table = "\n".join(lines)
     print(table)
-    command = "python " + " ".join(sys.argv) if argv is None else "main(" + repr(argv) + ")"
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "command": command,
-        "cpu_count": os.cpu_count(),
-        "blas": threadpool_info(),
-        "compiled_kernels": _softmax._kernels is not None,
-    }
+    meta = run_meta(argv)
     (out / "eval.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    cores = f"{os.cpu_count()} cores; BLAS: " + ", ".join(
-        f"{lib['internal_api']} {lib.get('version')} ({lib['num_threads']} threads)"
-        for lib in meta["blas"]
+    (out / "eval.md").write_text(
+        f"Command: `{meta['command']}`\n\n{machine_line(meta)}\n\n{table}\n"
     )
-    cores += f"; softmax-sk compiled kernels: {'yes' if meta['compiled_kernels'] else 'no'}"
-    (out / "eval.md").write_text(f"Command: `{command}`\n\n{cores}\n\n{table}\n")
     return rows
 
 

@@ -22,6 +22,7 @@ Writes ``<out>/fit.json``, ``<out>/fit.md`` and ``<out>/fit.png``.
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+import sklearn
 from scipy.special import logsumexp
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
@@ -43,6 +45,7 @@ from softmax_sk._solvers import SOLVERS
 TARGET = 1e-6
 TOLS = [1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10]
 SK_SOLVERS = ["lbfgs", "newton-cg", "newton-cholesky", "sag", "saga"]
+DATASETS = "digits,dense_100k_100,mnist_50k_784,sparse_100k_50k,classes_50k_1000"
 # Fits shorter than this are timed about this long in all (up to 25 runs): on a shared
 # machine, a median of 3 fits of 30 ms moved by 2x between runs.
 TIMED_SECONDS = 1.0
@@ -389,9 +392,7 @@ def plot(results, path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--datasets", default="digits,dense_100k_100,mnist_50k_784,sparse_100k_50k,classes_50k_1000"
-    )
+    parser.add_argument("--datasets", default=DATASETS)
     parser.add_argument("--dtypes", default="float64,float32")
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the full n")
     parser.add_argument("--repeats", type=int, default=3)
@@ -405,20 +406,9 @@ def main(argv=None):
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args(argv)
 
-    command = "python " + " ".join(sys.argv) if argv is None else "main(" + repr(argv) + ")"
+    meta = run_meta(argv, target_suboptimality=TARGET)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "command": command,
-        "cpu_count": __import__("os").cpu_count(),
-        "platform": platform.platform(),
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
-        "sklearn": __import__("sklearn").__version__,
-        "blas": threadpool_info(),
-        "target_suboptimality": TARGET,
-        "compiled_kernels": _softmax._kernels is not None,
-    }
     results = []
     for name in args.datasets.split(","):
         for dtype in args.dtypes.split(","):
@@ -435,6 +425,21 @@ def main(argv=None):
             # Written after every dataset, so an interrupted run keeps what it measured.
             write_results(out, "fit", meta, results, markdown, plot)
     return results
+
+
+def run_meta(argv, **extra):
+    """What every benchmark records about its run: command, machine, versions, BLAS."""
+    return {
+        "command": "python " + " ".join(sys.argv) if argv is None else "main(" + repr(argv) + ")",
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "sklearn": sklearn.__version__,
+        "blas": threadpool_info(),
+        "compiled_kernels": _softmax._kernels is not None,
+        **extra,
+    }
 
 
 def write_results(out, name, meta, results, to_markdown, to_plot):

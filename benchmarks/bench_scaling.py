@@ -17,20 +17,16 @@ the empirical order of growth. Writes ``<out>/scaling.json``,
 """
 
 import argparse
-import os
-import platform
-import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
-from bench_fit import _teacher, objective, write_results
+from bench_fit import _teacher, objective, run_meta, write_results
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from threadpoolctl import threadpool_info
 
-from softmax_sk import SoftmaxRegressionClassifier, _softmax
+from softmax_sk import SoftmaxRegressionClassifier
 
 
 def make_data(n, d, k, seed=0):
@@ -155,15 +151,7 @@ def main(argv=None):
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args(argv)
 
-    command = "python " + " ".join(sys.argv) if argv is None else "main(" + repr(argv) + ")"
-    meta = {
-        "command": command,
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "blas": threadpool_info(),
-        "tol": args.tol,
-        "compiled_kernels": _softmax._kernels is not None,
-    }
+    meta = run_meta(argv, tol=args.tol)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     sk_solvers = [s for s in args.sklearn_solvers.split(",") if s]

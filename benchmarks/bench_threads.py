@@ -20,18 +20,14 @@ threads pay). Also recorded: what ``n_jobs=None`` resolves to. Writes
 """
 
 import argparse
-import os
-import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from bench_fit import make_dataset, write_results
-from threadpoolctl import threadpool_info
+from bench_fit import DATASETS, machine_line, make_dataset, run_meta, write_results
 
-from softmax_sk import SoftmaxRegressionClassifier, _softmax
+from softmax_sk import SoftmaxRegressionClassifier
 from softmax_sk._loss import default_threads
 
 PATTERNS = ["back to back", "after predict"]
@@ -74,16 +70,7 @@ def bench_dataset(name, dtype, scale, repeats):
 
 
 def markdown(results, meta=None):
-    lines = []
-    if meta:
-        lines += [
-            f"Command: `{meta['command']}`",
-            "",
-            f"{meta['cpu_count']} cores; BLAS: "
-            + ", ".join(f"{b['internal_api']} ({b['num_threads']} threads)" for b in meta["blas"])
-            + f"; softmax-sk compiled kernels: {'yes' if meta['compiled_kernels'] else 'no'}",
-            "",
-        ]
+    lines = [f"Command: `{meta['command']}`", "", machine_line(meta), ""] if meta else []
     lines += [
         "| dataset | dtype | n x d, K | n_jobs=None uses | "
         + " | ".join(f"{p}: 1 thread [s] | {p}: all cores [s] | {p}: ratio" for p in PATTERNS)
@@ -109,26 +96,16 @@ def markdown(results, meta=None):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--datasets", default="digits,dense_100k_100,mnist_50k_784,sparse_100k_50k,classes_50k_1000"
-    )
+    parser.add_argument("--datasets", default=DATASETS)
     parser.add_argument("--dtypes", default="float64,float32")
     parser.add_argument("--scale", type=float, default=0.2, help="fraction of the full n")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args(argv)
 
-    command = "python " + " ".join(sys.argv) if argv is None else "main(" + repr(argv) + ")"
+    meta = run_meta(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "command": command,
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "numpy": np.__version__,
-        "blas": threadpool_info(),
-        "compiled_kernels": _softmax._kernels is not None,
-    }
     results = []
     for name in args.datasets.split(","):
         for dtype in args.dtypes.split(","):
