@@ -189,6 +189,23 @@ def peak_memory(kind, solver, tol, C, X, y, max_iter):
     return peak
 
 
+def reference_optimum(X, y, C):
+    """The lowest objective that tight fits (tol 1e-10) of both libraries reach on X.
+
+    Fitted in float64 on the same values: float32 fits stop ~1e-6 short of the
+    optimum, and a float32 reference let fits "reach" it with a negative
+    suboptimality.
+    """
+    X64 = X.astype(np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        refs = [
+            make_model("softmax-sk", "auto", 1e-10, C).fit(X64, y),
+            make_model("sklearn", "lbfgs", 1e-10, C).fit(X64, y),
+        ]
+    return min(objective(m, X, y, C) for m in refs)
+
+
 def search_tol(kind, solver, C, X, y, f_star, budget, scipy_one_thread=False):
     """The loosest tol in ``TOLS`` whose fit reaches the target (or the last one tried)."""
     max_iter = 10_000
@@ -218,7 +235,7 @@ def search_tol(kind, solver, C, X, y, f_star, budget, scipy_one_thread=False):
     }
 
 
-def time_in_rounds(contenders, C, X, y, repeats):
+def time_in_rounds(contenders, C, data, repeats):
     """Fresh, timed fits at the tol found, round-robin over the contenders.
 
     On a shared machine a burst of load lasts seconds; timing each contender's
@@ -228,7 +245,7 @@ def time_in_rounds(contenders, C, X, y, repeats):
     ``PAUSE_SECONDS`` of idle time so that none starts among the spinning BLAS
     threads the previous one left. Each fit that reached the target runs
     ``repeats`` times, faster ones about ``TIMED_SECONDS`` in all (up to 25
-    runs).
+    runs). ``data`` maps each contender's label to the ``(X, y)`` it fits.
     """
     runs = {
         label: max(repeats, min(25, int(TIMED_SECONDS / max(found["times"][0], 1e-3))))
@@ -241,7 +258,7 @@ def time_in_rounds(contenders, C, X, y, repeats):
     for r in range(max(runs.values(), default=0)):
         for label, (kind, solver, found) in contenders.items():
             if r < runs.get(label, 0):
-                args = (found["tol"], C, X, y, found["scipy_one_thread"], found["max_iter"])
+                args = (found["tol"], C, *data[label], found["scipy_one_thread"], found["max_iter"])
                 time.sleep(PAUSE_SECONDS)
                 found["times"].append(fit_once(kind, solver, *args)[1])
 
@@ -270,19 +287,7 @@ def bench_dataset(name, dtype, scale, repeats, budget, sk_solvers=SK_SOLVERS, C=
     X, X_test, y, y_test = X[:n_train], X[n_train:], y[:n_train], y[n_train:]
     x_mb = (X.data.nbytes + X.indices.nbytes if sp.issparse(X) else X.nbytes) / 2**20
 
-    # Reference optimum: the lowest objective that tight fits reach, fitted in float64 on
-    # the same values (float32 fits stop ~1e-6 short of the optimum; a float32 reference
-    # let fits "reach" it with a negative suboptimality).
-    X64 = X.astype(np.float64)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        refs = [
-            make_model("softmax-sk", "auto", 1e-10, C).fit(X64, y),
-            make_model("sklearn", "lbfgs", 1e-10, C).fit(X64, y),
-        ]
-    f_star = min(objective(m, X, y, C) for m in refs)
-    del X64
-
+    f_star = reference_optimum(X, y, C)
     contenders = [("softmax-sk auto", "softmax-sk", "auto")]
     contenders += [(f"softmax-sk {s}", "softmax-sk", s) for s in SOLVERS if s != "owlqn"]
     contenders.append(("softmax-sk auto n_jobs=1", "softmax-sk", "auto-1"))
@@ -297,7 +302,7 @@ def bench_dataset(name, dtype, scale, repeats, budget, sk_solvers=SK_SOLVERS, C=
         label: (kind, solver, search_tol(kind, solver, C, X, y, f_star, budget))
         for label, kind, solver in contenders
     }
-    time_in_rounds(found, C, X, y, repeats)
+    time_in_rounds(found, C, dict.fromkeys(found, (X, y)), repeats)
     rows = [result_row(label, *entry, C, X, y, X_test, y_test) for label, entry in found.items()]
     sk = [r for r in rows if r["contender"].startswith("sklearn") and r["reached"]]
     if sk:
@@ -308,7 +313,7 @@ def bench_dataset(name, dtype, scale, repeats, budget, sk_solvers=SK_SOLVERS, C=
         tuned = search_tol("sklearn", solver, C, X, y, f_star, budget, scipy_one_thread=True)
         label = fastest["contender"] + " (scipy BLAS 1 thread)"
         pair = {label: ("sklearn", solver, tuned)}
-        time_in_rounds(pair, C, X, y, repeats)
+        time_in_rounds(pair, C, {label: (X, y)}, repeats)
         rows.append(result_row(label, "sklearn", solver, tuned, C, X, y, X_test, y_test))
     ours = rows[0]
     sk_best = min((r["seconds"] for r in sk), default=float("nan"))

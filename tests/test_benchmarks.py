@@ -73,3 +73,24 @@ def test_bench_scaling_writes_slopes_and_plot(tmp_path):
     assert json.loads((tmp_path / "scaling.json").read_text())["meta"]["cpu_count"] >= 1
     assert "slope" in (tmp_path / "scaling.md").read_text()
     assert (tmp_path / "scaling.png").stat().st_size > 0
+
+
+def test_bench_dtype_times_both_dtypes_in_the_same_rounds(tmp_path, monkeypatch):
+    import bench_dtype
+    import bench_fit
+
+    monkeypatch.setattr(bench_fit, "TIMED_SECONDS", 0.0)
+    monkeypatch.setattr(bench_fit, "PAUSE_SECONDS", 0.0)
+    args = "--datasets dense_100k_100,mnist_50k_784 --scale 0.004 --repeats 2 --out"
+    results = bench_dtype.main([*args.split(), str(tmp_path), "--sklearn-solvers", "lbfgs"])
+    assert [r["dataset"] for r in results] == ["dense_100k_100", "mnist_50k_784"]
+    for res in results:
+        assert [r["contender"] for r in res["rows"]] == ["softmax-sk auto", "sklearn lbfgs"]
+        for r in res["rows"]:
+            for dtype in bench_dtype.DTYPES:
+                assert r[dtype]["coef_dtype"] == dtype  # no upcast: a real float32 fit
+                assert r[dtype]["reached"] and r[dtype]["runs"] == 2
+            assert r["speedup"] == r["float64"]["seconds"] / r["float32"]["seconds"]
+    data = json.loads((tmp_path / "dtype.json").read_text())
+    assert data["meta"]["target_suboptimality"] == 1e-6
+    assert (tmp_path / "dtype.md").read_text().count("\n|") == 6  # header, rule, 4 rows
