@@ -38,7 +38,7 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from ._softmax import _softmax_inplace
+from ._softmax import _hessian_rows_inplace, _softmax_inplace
 
 # Rows per block are chosen so that one block of logits takes about this many
 # bytes: large enough for efficient matrix products, small enough to stay in
@@ -148,12 +148,6 @@ class SoftmaxLoss:
         """Weights (n_features, k) and intercept (k,) or None, as views of ``w``."""
         w = np.asarray(w).reshape(self.n_dof, self.k)
         return w[: self.n_features], (w[-1] if self.fit_intercept else None)
-
-    def _raw(self, Xb, weights, intercept):
-        z = np.asarray(Xb @ weights)
-        if intercept is not None:
-            z += intercept
-        return z
 
     def _observed(self, b):
         """Rows of block ``b`` whose class is stored, and their flat indices in its logits."""
@@ -303,13 +297,8 @@ class SoftmaxLoss:
             def share(blocks):
                 out = np.zeros(self.size, dtype=self.dtype)
                 for b, Xb in blocks:
-                    Q = kept[b.start]
-                    r = self._raw(Xb, vw, vb)
-                    # <p_i, r_i> = <s_i p_i, r_i> / s_i (rows with s_i = 0 contribute 0)
-                    t = (r * Q) @ np.ones(Q.shape[1], dtype=Q.dtype)
-                    t *= self.inv_sw[b]
-                    r -= t[:, None]
-                    r *= Q
+                    r = np.asarray(Xb @ vw)  # the intercept is added in the row sweep
+                    _hessian_rows_inplace(r, kept[b.start], self.inv_sw[b], vb)
                     self._accumulate(out, Xb, r)
                 return out
 

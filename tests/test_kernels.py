@@ -1,4 +1,4 @@
-"""The compiled kernels (exp, fused softmax rows) against independent references.
+"""The compiled kernels (exp, fused softmax rows, Hessian rows) against independent references.
 
 ``softmax_sk._kernels`` is optional (built where a C compiler is found); these
 tests skip without it, and the numpy fallback is covered by every other test
@@ -236,18 +236,96 @@ def test_fit_is_the_same_without_the_kernels(dtype, monkeypatch):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_softmax_kernel_uses_it(monkeypatch):
-    # The loss must actually call the compiled row kernel (or it buys nothing).
-    calls = []
+def test_the_loss_uses_both_row_kernels(monkeypatch):
+    # The loss must actually call the compiled row kernels (or they buy nothing).
+    calls = {"softmax_rows": [], "hessian_rows": []}
 
     class Spy:
         @staticmethod
         def softmax_rows(z, *args):
-            calls.append(z.shape)
+            calls["softmax_rows"].append(z.shape)
             kernels.softmax_rows(z, *args)
+
+        @staticmethod
+        def hessian_rows(r, *args):
+            calls["hessian_rows"].append(r.shape)
+            kernels.hessian_rows(r, *args)
 
     monkeypatch.setattr(softmax_module, "_kernels", Spy)
     rng = np.random.default_rng(1)
     X, y = rng.normal(size=(300, 4)), rng.integers(0, 3, size=300)
-    SoftmaxRegressionClassifier(max_iter=2).fit(X, y)
-    assert calls and all(shape[1] == 3 for shape in calls)
+    SoftmaxRegressionClassifier(solver="newton-cg", max_iter=2).fit(X, y)
+    for shapes in calls.values():
+        assert shapes and all(shape == (300, 3) for shape in shapes)
+
+
+def hessian_reference(z, s, v, bias):
+    """``s_i (diag(p_i) - p_i p_i^T) (v_i + bias)`` per row, as explicit K x K matrices."""
+    p = softmax(z.astype(np.float64), axis=1)
+    H = s[:, None, None] * (
+        np.einsum("ij,jk->ijk", p, np.eye(p.shape[1])) - p[:, :, None] * p[:, None, :]
+    )
+    return np.einsum("ijk,ik->ij", H, v + bias)
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-4)])
+@pytest.mark.parametrize("k", [1, 2, 10, 65])
+@pytest.mark.parametrize("reference", [False, True])
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_hessian_rows_is_the_hessian_of_the_cross_entropy(dtype, rtol, k, reference, with_bias):
+    rng = np.random.default_rng(k)
+    n = 40
+    z = rng.normal(size=(n, k + reference)) * 2
+    s = rng.uniform(0.1, 2.0, size=n)
+    s[3] = 0.0  # a row of weight 0 contributes nothing
+    v = rng.normal(size=(n, k))
+    bias = rng.normal(size=k) if with_bias else np.zeros(k)
+    stored = slice(int(reference), None)  # the reference class (column 0) is not stored
+    want = hessian_reference(
+        z,
+        s,
+        np.column_stack([np.zeros(n), v]) if reference else v,
+        np.concatenate([[0.0], bias]) if reference else bias,
+    )[:, stored]
+    q = (s[:, None] * softmax(z, axis=1)[:, stored]).astype(dtype)
+    inv_scale = np.divide(1.0, s, out=np.zeros(n), where=s > 0).astype(dtype)
+    r = v.astype(dtype)
+    kernels.hessian_rows(r, q, bias.astype(dtype) if with_bias else None, inv_scale)
+    assert r.dtype == dtype
+    scale = s.max() * np.abs(v + bias).max()  # of the entries, before cancellation
+    np.testing.assert_allclose(r, want, rtol=rtol, atol=rtol * scale)
+    assert not r[3].any()
+
+
+def test_hessian_rows_rejects_what_it_cannot_use_without_touching_r():
+    r, q, inv = np.ones((5, 3)), np.ones((5, 3)), np.ones(5)
+    bad_calls = [
+        (r, np.ones((5, 4)), None, inv),  # q's shape
+        (r, np.ones((5, 3), dtype=np.float32), None, inv),  # q's dtype
+        (r, q, None, np.ones(4)),  # inv_scale's length
+        (r, q, np.ones(2), inv),  # bias's length
+        (r, q, np.ones(3, dtype=np.float32), inv),  # bias's dtype
+        (r, np.ones((5, 6))[:, ::2], None, inv),  # not contiguous
+        (r.astype(np.int64), q, None, inv),
+    ]
+    for args in bad_calls:
+        with pytest.raises((TypeError, ValueError, BufferError)):
+            kernels.hessian_rows(*args)
+        assert (r == 1).all()
+    frozen = r.copy()
+    frozen.flags.writeable = False
+    with pytest.raises((TypeError, ValueError, BufferError)):
+        kernels.hessian_rows(frozen, q, None, inv)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_numpy_fallback_gives_the_same_hessian_rows(dtype, monkeypatch):
+    rng = np.random.default_rng(3)
+    r = rng.normal(size=(50, 9)).astype(dtype)
+    q = rng.uniform(size=(50, 9)).astype(dtype)
+    inv_scale, bias = rng.uniform(1, 2, size=50).astype(dtype), rng.normal(size=9).astype(dtype)
+    compiled = softmax_module._hessian_rows_inplace(r.copy(), q, inv_scale, bias)
+    monkeypatch.setattr(softmax_module, "_kernels", None)
+    fallback = softmax_module._hessian_rows_inplace(r.copy(), q, inv_scale, bias)
+    rtol = 10 * np.finfo(dtype).eps
+    np.testing.assert_allclose(compiled, fallback, rtol=rtol, atol=rtol * np.abs(fallback).max())
