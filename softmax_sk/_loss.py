@@ -165,31 +165,35 @@ class SoftmaxLoss:
         if gb is not None:
             gb += np.ones(G.shape[0], dtype=G.dtype) @ G
 
-    def _forward(self, w, blocks, keep_probabilities=False):
-        """Per block: ``(Xb, G, loss_b, Q)``, one block at a time.
+    def _block(self, weights, intercept, b, Xb, keep_probabilities=False):
+        """``(G, loss_b, Q)`` of the block of rows ``b``.
 
         ``G = s_i (p_i - e_{y_i})`` is the gradient of the loss in the block's
-        logits; ``Q = s_i p_i`` (a copy) is given only when asked for.
+        logits; ``Q = s_i p_i`` (a copy) is given only when asked for. Callers
+        drop ``G`` before the next block's, so that one block of logits per
+        thread is alive at a time (with 1000 classes, 2 MiB each in float64).
         """
-        weights, intercept = self._weights(w)
-        for b, Xb in blocks:
-            z = np.asarray(Xb @ weights)  # the intercept is added inside the softmax
-            s = self.sw[b]
-            # z becomes s_i (p_i - e_{y_i}), one sweep with the cross-entropy
-            ce = _softmax_inplace(z, self.reference, scale=s, bias=intercept, labels=self.col[b])
-            Q = None
-            if keep_probabilities:
-                rows, flat = self._observed(b)
-                Q = z.copy()
-                Q.ravel()[flat] += s[rows]
-            # summed in float64: a precise objective
-            loss = float(np.dot(s.astype(np.float64), ce.astype(np.float64)))
-            yield Xb, z, loss, Q
+        z = np.asarray(Xb @ weights)  # the intercept is added inside the softmax
+        s = self.sw[b]
+        # z becomes s_i (p_i - e_{y_i}), one sweep with the cross-entropy
+        ce = _softmax_inplace(z, self.reference, scale=s, bias=intercept, labels=self.col[b])
+        Q = None
+        if keep_probabilities:
+            rows, flat = self._observed(b)
+            Q = z.copy()
+            Q.ravel()[flat] += s[rows]
+        # summed in float64: a precise objective
+        return z, float(np.dot(s.astype(np.float64), ce.astype(np.float64))), Q
 
     # -- value and gradient ----------------------------------------------------
     def loss(self, w):
         """The data term ``L(w)`` as a Python float."""
-        return sum(self._map(lambda blocks: sum(f for _, _, f, _ in self._forward(w, blocks))))
+        weights, intercept = self._weights(w)
+
+        def share(blocks):
+            return sum(self._block(weights, intercept, b, Xb)[1] for b, Xb in blocks)
+
+        return sum(self._map(share))
 
     def loss_gradient(self, w):
         """``(L(w), grad L(w))``; the gradient is a flat float64 array.
@@ -199,15 +203,19 @@ class SoftmaxLoss:
         is ``X^T`` of that, the intercepts' its column sum.
         """
 
+        weights, intercept = self._weights(w)
+
         def share(blocks):
             loss, grad = 0.0, np.zeros(self.size, dtype=self.dtype)
-            for Xb, G, block_loss, _ in self._forward(w, blocks):
+            for b, Xb in blocks:
+                G, block_loss, _ = self._block(weights, intercept, b, Xb)
                 loss += block_loss
                 self._accumulate(grad, Xb, G)
+                del G
             return loss, grad
 
         parts = self._map(share)
-        grad = np.sum([g for _, g in parts], axis=0, dtype=np.float64)
+        grad = _total([g for _, g in parts])
         return sum(f for f, _ in parts), grad
 
     def hessian_diagonal(self, w=None):
@@ -241,9 +249,10 @@ class SoftmaxLoss:
                         out[: self.n_features] += np.square(rows).T @ h[a : a + step]
                 if self.fit_intercept:
                     out[self.n_features] += h.sum(axis=0)
+                del h
             return out
 
-        return np.sum(self._map(share), axis=0).ravel()
+        return _total(self._map(share)).ravel()
 
     def _hessian_diagonal_at_zero(self):
         n_classes = self.n_classes
@@ -278,15 +287,15 @@ class SoftmaxLoss:
         (n_samples x k) for the products.
         """
         kept = {}  # block start -> s_i p_i of that block
+        weights, intercept = self._weights(w)
 
         def share(blocks):
             loss, grad = 0.0, np.zeros(self.size, dtype=self.dtype)
-            for (b, _), (Xb, G, block_loss, Q) in zip(
-                blocks, self._forward(w, blocks, keep_probabilities=True), strict=True
-            ):
+            for b, Xb in blocks:
+                G, block_loss, kept[b.start] = self._block(weights, intercept, b, Xb, True)
                 loss += block_loss
-                kept[b.start] = Q
                 self._accumulate(grad, Xb, G)
+                del G
             return loss, grad
 
         parts = self._map(share)
@@ -300,12 +309,25 @@ class SoftmaxLoss:
                     r = np.asarray(Xb @ vw)  # the intercept is added in the row sweep
                     _hessian_rows_inplace(r, kept[b.start], self.inv_sw[b], vb)
                     self._accumulate(out, Xb, r)
+                    del r
                 return out
 
-            return np.sum(self._map(share), axis=0, dtype=np.float64)
+            return _total(self._map(share))
 
-        grad = np.sum([g for _, g in parts], axis=0, dtype=np.float64)
+        grad = _total([g for _, g in parts])
         return sum(f for f, _ in parts), grad, hessp
+
+
+def _total(parts):
+    """The float64 sum of the threads' partial arrays, added in place.
+
+    ``np.sum(parts, axis=0)`` would first stack them: one more array of each
+    per thread (with 1000 classes, each is the size of the coefficients).
+    """
+    total = np.asarray(parts[0], dtype=np.float64)  # a thread's own buffer, or a copy
+    for part in parts[1:]:
+        total += part
+    return total
 
 
 def _row_blocks(X, start, stop, rows):

@@ -171,3 +171,38 @@ def test_sparse_blocks_outweigh_their_dense_gradient_term():
     y = rng.integers(0, k, size=n)
     loss = SoftmaxLoss(X, y, k, np.ones(n), fit_intercept=True, reference=False)
     assert all(Xb.nnz >= 0.9 * d * k for _, Xb in loss.blocks[:-1])
+
+
+@pytest.mark.parametrize("method", ["loss", "loss_gradient", "gradient_hessp", "hessp"])
+def test_one_block_of_logits_is_alive_at_a_time(method):
+    # With many classes the logits of a block dwarf everything else an evaluation
+    # holds: 256 rows x 512 classes in float64 is 1 MiB, the coefficients 84 KiB.
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    n, d, k = 2048, 20, 512
+    X, y = rng.normal(size=(n, d)), rng.integers(0, k, size=n)
+    loss = SoftmaxLoss(X, y, k, np.ones(n), fit_intercept=True, reference=False)
+    block = 8 * k * loss.blocks[0][1].shape[0]
+    assert len(loss.blocks) > 2 and block >= 2**20
+    w = rng.normal(size=loss.size) * 0.01
+    kept = loss.gradient_hessp(w)[2] if method == "hessp" else None  # keeps s p, n x k
+    call = {
+        "loss": lambda: loss.loss(w),
+        "loss_gradient": lambda: loss.loss_gradient(w),
+        "gradient_hessp": lambda: loss.gradient_hessp(w),
+        "hessp": lambda: kept(w),
+    }[method]
+    tracemalloc.start()
+    try:
+        held = tracemalloc.get_traced_memory()[0]
+        result = call()
+        peak = tracemalloc.get_traced_memory()[1] - held
+    finally:
+        tracemalloc.stop()
+    # What the result keeps (gradient_hessp: the weighted probabilities, n x k) is
+    # not working memory; what remains is at most one block and coefficient-sized
+    # buffers, well under two blocks.
+    result_bytes = 8 * n * k if method == "gradient_hessp" else 0
+    assert result is not None
+    assert peak - result_bytes < 1.5 * block
