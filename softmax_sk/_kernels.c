@@ -465,6 +465,19 @@ get_labels(PyObject *obj, Py_buffer *view, Py_ssize_t n, Py_ssize_t k, int refer
     return 0;
 }
 
+/* Releases the first `held` views; None, or NULL if an exception is set. */
+static PyObject *
+release(Py_buffer *views, int held)
+{
+    for (int i = 0; i < held; i++) {
+        PyBuffer_Release(&views[i]);
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 softmax_rows(PyObject *module, PyObject *args)
 {
@@ -526,13 +539,7 @@ softmax_rows(PyObject *module, PyObject *args)
     Py_END_ALLOW_THREADS
 
 done:
-    for (int i = 0; i < held; i++) {
-        PyBuffer_Release(&views[i]);
-    }
-    if (PyErr_Occurred()) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    return release(views, held);
 }
 
 static PyObject *
@@ -582,13 +589,7 @@ hessian_rows(PyObject *module, PyObject *args)
     Py_END_ALLOW_THREADS
 
 done:
-    for (int i = 0; i < held; i++) {
-        PyBuffer_Release(&views[i]);
-    }
-    if (PyErr_Occurred()) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    return release(views, held);
 }
 
 static PyMethodDef methods[] = {
