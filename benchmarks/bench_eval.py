@@ -6,7 +6,7 @@
 For each shape, times (median of ``--repeats``, one process) softmax-sk's
 ``SoftmaxLoss.loss_gradient`` as a fit runs it by default (``n_jobs=None``:
 one thread per core over row blocks, BLAS single-threaded in each, where
-``default_threads`` finds that pays) and on one thread (BLAS left with its
+``resolve_threads`` finds that pays) and on one thread (BLAS left with its
 threads), scikit-learn's ``LinearModelLoss.loss_gradient`` on
 the same data and coefficients, and the two products ``X @ W`` and
 ``X.T @ G`` alone (BLAS with its default threads); where the compiled kernels
@@ -27,7 +27,9 @@ from sklearn._loss.loss import HalfMultinomialLoss
 from sklearn.linear_model._linear_loss import LinearModelLoss
 
 from softmax_sk import _softmax
-from softmax_sk._loss import SoftmaxLoss, default_threads
+from softmax_sk._engine import resolve_threads
+from softmax_sk._layout import Layout
+from softmax_sk._loss import SoftmaxLoss
 
 
 def median_time(fn, repeats):
@@ -45,11 +47,10 @@ def bench_shape(n, d, k, dtype, repeats):
     X = rng.normal(size=(n, d)).astype(dtype)
     y = rng.integers(0, k, size=n)
     sw = np.ones(n)
-    ours = SoftmaxLoss(X, y, k, sw, fit_intercept=True, reference=False)
-    threaded = SoftmaxLoss(
-        X, y, k, sw, fit_intercept=True, reference=False, n_threads=default_threads(X, k)
-    )
-    w = rng.normal(size=ours.size) * 0.01
+    layout = Layout(d, k, True)
+    ours = SoftmaxLoss(X, y, sw, layout)
+    threaded = SoftmaxLoss(X, y, sw, layout, n_threads=resolve_threads(None, heavy=k > 32))
+    w = rng.normal(size=layout.size) * 0.01
     W = w.reshape(d + 1, k)[:d].astype(dtype)
     G = rng.normal(size=(n, k)).astype(dtype)
 
@@ -59,13 +60,13 @@ def bench_shape(n, d, k, dtype, repeats):
 
     t_products = median_time(lambda: (X @ W, X.T @ G), repeats)
     t_ours = median_time(lambda: ours.loss_gradient(w), repeats)
-    with threaded.threading():
+    with threaded.running():
         t_threaded = median_time(lambda: threaded.loss_gradient(w), repeats)
     t_numpy = None  # the same, with numpy's softmax instead of the compiled kernels
     if _softmax._kernels is not None:
         compiled, _softmax._kernels = _softmax._kernels, None
         try:
-            with threaded.threading():
+            with threaded.running():
                 t_numpy = median_time(lambda: threaded.loss_gradient(w), repeats)
         finally:
             _softmax._kernels = compiled

@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from bench_fit import DATASETS, machine_line, make_dataset, run_meta, write_results
 
 from softmax_sk import SoftmaxRegressionClassifier
-from softmax_sk._loss import default_threads
+from softmax_sk._engine import resolve_threads
 
 PATTERNS = ["back to back", "after predict"]
 
@@ -55,7 +55,7 @@ def bench_dataset(name, dtype, scale, repeats):
         "shape": list(X.shape),
         "sparse": sp.issparse(X),
         "n_classes": int(n_classes),
-        "default_threads": default_threads(X, n_classes),
+        "default_threads": resolve_threads(None, heavy=sp.issparse(X) or n_classes > 32),
     }
     for pattern in PATTERNS:
         one, all_cores = [], []

@@ -6,21 +6,23 @@ the result. It never computes a gradient itself.
 """
 
 import numbers
-import os
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from ._loss import SoftmaxLoss, default_threads
+from ._engine import resolve_threads
+from ._layout import Layout
+from ._loss import SoftmaxLoss
 from ._objective import Objective
 from ._penalty import ElasticNet
-from ._softmax import log_softmax, softmax
+from ._softmax import _scaled_softmax
 from ._solvers import SOLVERS, choose_solver
 
 _SPARSE_FORMATS = ["csr", "csc"]
@@ -144,8 +146,30 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
 
     # -- fitting -----------------------------------------------------------------
+    _parameter_constraints = {
+        "C": [Interval(Real, 0, None, closed="right")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both")],
+        "fit_intercept": ["boolean"],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "solver": [StrOptions({"auto", *SOLVERS})],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+        "n_jobs": [
+            None,
+            Interval(Integral, 1, None, closed="left"),
+            Interval(Integral, None, -1, closed="right"),
+        ],
+    }
+
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the model to training data.
+
+        A fit that raises (bad input, an interrupt) leaves the estimator exactly
+        as it was before the call.
 
         Parameters
         ----------
@@ -161,7 +185,15 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         self : SoftmaxRegressionClassifier
             The fitted estimator.
         """
-        self._check_params()
+        before = self.__dict__.copy()
+        try:
+            return self._fit(X, y, sample_weight)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+    def _fit(self, X, y, sample_weight):
         X, y = validate_data(
             self, X, y, accept_sparse=_SPARSE_FORMATS, dtype=_DTYPES, multi_output=True
         )
@@ -170,96 +202,57 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         classes, y_idx = np.unique(y, return_inverse=True)
         if classes.size < 2:
+            label = classes[0].item() if isinstance(classes[0], np.generic) else classes[0]
             raise ValueError(
                 "SoftmaxRegressionClassifier needs samples of at least 2 classes, "
-                f"but y contains only one class: {classes[0].item()!r}. A classifier "
+                f"but y contains only one class: {label!r}. A classifier "
                 "needs examples of every class it should tell apart."
             )
-        weights = _check_sample_weight(sample_weight, X.shape[0])
-        weights = weights * self._class_weights(classes, y_idx, weights)[y_idx]
+        sample_weight, sw_scale = _unit_max(_check_sample_weight(sample_weight, X.shape[0]))
+        class_weight, cw_scale = _unit_max(self._class_weights(classes, y_idx, sample_weight))
+        weights = sample_weight * class_weight[y_idx]
         if not weights.sum() > 0:
             raise ValueError(
                 "The sample weights times the class weights sum to zero; at "
                 "least one sample needs a positive weight."
             )
 
-        n_classes, n_features = classes.size, X.shape[1]
-        loss = SoftmaxLoss(
-            X,
-            y_idx,
-            n_classes,
-            weights,
-            fit_intercept=bool(self.fit_intercept),
-            reference=n_classes == 2,
-            n_threads=self._n_threads(X, n_classes),
+        layout = Layout(X.shape[1], classes.size, bool(self.fit_intercept))
+        heavy = sp.issparse(X) or classes.size > 32
+        loss = SoftmaxLoss(X, y_idx, weights, layout, n_threads=resolve_threads(self.n_jobs, heavy))
+        penalty = ElasticNet.from_C(
+            self.C, self.l1_ratio, weights, layout.penalized(), scale=sw_scale * cw_scale
         )
-        penalized = np.zeros((loss.n_dof, loss.k), dtype=bool)
-        penalized[:n_features] = True
-        penalty = ElasticNet.from_C(self.C, self.l1_ratio, weights.sum(), penalized.ravel())
-        solver = self._resolve_solver(loss.size, penalty.has_l1, sp.issparse(X))
+        solver = self._resolve_solver(layout.size, penalty.has_l1, sp.issparse(X))
         obj = Objective(loss, penalty)
-
-        x0 = self._warm_start_coefs(classes, loss)
-        function, _ = SOLVERS[solver]
-        with loss.threading():
-            result = function(
-                obj, x0, tol=float(self.tol), max_iter=int(self.max_iter), verbose=self.verbose
+        x0 = self._warm_start_coefs(classes, layout)
+        entry = SOLVERS[solver]
+        options = {"refresh_every": loss.preconditioner_refresh}
+        with loss.running():
+            result = entry.function(
+                obj,
+                x0,
+                tol=float(self.tol),
+                max_iter=int(self.max_iter),
+                verbose=int(self.verbose),
+                **{name: options[name] for name in entry.options},
             )
-        self._n_passes = obj.n_passes
+        coef, intercept = layout.unpack(result.x, X.dtype)
         if not result.converged:
-            self._warn_not_converged(solver, result, X, y_idx, loss)
+            self._warn_not_converged(solver, result, X, y_idx, layout, coef, intercept)
 
-        coefs = result.x.reshape(loss.n_dof, loss.k)
         self.classes_ = classes
-        self.coef_ = np.ascontiguousarray(coefs[:n_features].T, dtype=X.dtype)
-        self.intercept_ = (
-            coefs[n_features].astype(X.dtype)
-            if self.fit_intercept
-            else np.zeros(loss.k, dtype=X.dtype)
-        )
+        self.coef_, self.intercept_ = coef, intercept
         self.n_iter_ = np.array([result.n_iter], dtype=np.int32)
         self.solver_ = solver
+        self._n_passes = obj.n_passes
         return self
-
-    def _check_params(self):
-        _check_real(self.C, "C", low=0.0, low_open=True, allow_inf=True)
-        _check_real(self.l1_ratio, "l1_ratio", low=0.0, high=1.0)
-        _check_real(self.tol, "tol", low=0.0)
-        for name in ("max_iter", "verbose"):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-                raise TypeError(f"{name} must be an integer, got {value!r}.")
-            if value < 0:
-                raise ValueError(f"{name} must be >= 0, got {value}.")
-        for name in ("fit_intercept", "warm_start"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}.")
-        names = ["auto", *SOLVERS]
-        if self.solver not in names:
-            raise ValueError(f"solver must be one of {names}, got {self.solver!r}.")
-        cw = self.class_weight
-        if not (cw is None or isinstance(cw, dict) or (isinstance(cw, str) and cw == "balanced")):
-            raise ValueError(
-                f"class_weight must be None, 'balanced' or a dict {{label: weight}}, got {cw!r}."
-            )
-        check_random_state(self.random_state)
-        if self.n_jobs is not None and (
-            not isinstance(self.n_jobs, numbers.Integral)
-            or isinstance(self.n_jobs, bool)
-            or not (self.n_jobs >= 1 or self.n_jobs == -1)
-        ):
-            raise ValueError(f"n_jobs must be None, -1 or a positive integer, got {self.n_jobs!r}.")
-
-    def _n_threads(self, X, n_classes):
-        if self.n_jobs is None:
-            return default_threads(X, n_classes)
-        return (os.cpu_count() or 1) if self.n_jobs == -1 else self.n_jobs
 
     def _resolve_solver(self, n_coefs, has_l1, sparse):
         if self.solver == "auto":
             return choose_solver(n_coefs, has_l1, sparse)
-        if has_l1 and not SOLVERS[self.solver][1]:
-            l1_solvers = [name for name, (_, l1) in SOLVERS.items() if l1]
+        if has_l1 and not SOLVERS[self.solver].handles_l1:
+            l1_solvers = [name for name, entry in SOLVERS.items() if entry.handles_l1]
             raise ValueError(
                 f"solver={self.solver!r} supports only the L2 penalty (l1_ratio=0) "
                 f"or no penalty (C=np.inf), got l1_ratio={self.l1_ratio}. Use "
@@ -268,7 +261,12 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         return self.solver
 
     def _class_weights(self, classes, y_idx, sample_weight):
-        """Weight of each class (n_classes,), from ``class_weight``."""
+        """Weight of each class (n_classes,), from ``class_weight``.
+
+        As in scikit-learn, dict keys that are not classes of ``y`` (a rare class
+        missing from a cross-validation fold) are ignored, and classes without a
+        key weigh 1.
+        """
         cw = self.class_weight
         if cw is None:
             return np.ones(classes.size)
@@ -277,33 +275,26 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
             out = np.zeros(classes.size)  # a class with no weight keeps none
             np.divide(totals.sum(), classes.size * totals, out=out, where=totals > 0)
             return out
-        unknown = [key for key in cw if key not in set(classes.tolist())]
-        if unknown:
-            raise ValueError(
-                f"class_weight has keys {unknown} that are not classes in y; "
-                f"the classes are {classes.tolist()}."
-            )
         out = np.array([cw.get(c, 1.0) for c in classes.tolist()], dtype=np.float64)
         if not (np.all(np.isfinite(out)) and np.all(out >= 0)):
             raise ValueError(f"class_weight values must be finite and >= 0, got {cw}.")
         return out
 
-    def _warm_start_coefs(self, classes, loss):
-        x0 = np.zeros(loss.size)
+    def _warm_start_coefs(self, classes, layout):
         if not (self.warm_start and hasattr(self, "coef_")):
-            return x0
-        if not np.array_equal(getattr(self, "classes_", None), classes) or self.coef_.shape != (
-            loss.k,
-            loss.n_features,
-        ):
-            return x0
-        coefs = x0.reshape(loss.n_dof, loss.k)
-        coefs[: loss.n_features] = self.coef_.T
-        if loss.fit_intercept:
-            coefs[loss.n_features] = self.intercept_
-        return x0
+            return layout.zeros()
+        if layout.fits(self.coef_, self.classes_, classes):
+            return layout.pack(self.coef_, self.intercept_)
+        warnings.warn(
+            f"warm_start=True, but the previous fit had {self.classes_.size} classes and "
+            f"{self.coef_.shape[1]} features and this one has {classes.size} and "
+            f"{layout.n_features} (or other class labels): starting from zero.",
+            UserWarning,
+            stacklevel=4,
+        )
+        return layout.zeros()
 
-    def _warn_not_converged(self, solver, result, X, y_idx, loss):
+    def _warn_not_converged(self, solver, result, X, y_idx, layout, coef, intercept):
         advice = []
         if result.n_iter >= self.max_iter:
             advice.append(f"increase max_iter (now {self.max_iter})")
@@ -320,13 +311,8 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
                 f"magnitude is {scale:.3g}"
             )
         if np.isinf(self.C):
-            weights, intercept = loss.split(result.x)
-            pred = np.asarray(X @ weights.astype(X.dtype))
-            if intercept is not None:
-                pred = pred + intercept
-            if loss.reference:
-                pred = np.column_stack([np.zeros(pred.shape[0]), pred])
-            if np.array_equal(pred.argmax(axis=1), y_idx):
+            z, _ = layout.logits(X, coef, intercept)
+            if np.array_equal(z.argmax(axis=1), y_idx):
                 advice.append(
                     "use a finite C: the training data is separable, so with "
                     "C=np.inf the coefficients grow without bound"
@@ -336,17 +322,16 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
             f"{result.grad_norm:.3g} after {result.n_iter} iterations, and tol is "
             f"{self.tol:g}. To converge: " + "; ".join(advice) + ".",
             ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
     # -- prediction --------------------------------------------------------------
     def _logits(self, X):
-        """Logits of all classes (n_samples, n_classes) for validated new data."""
+        """``(z, row_scale)`` of validated new data (see ``_layout.Layout.logits``)."""
+        check_is_fitted(self)
         X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=_DTYPES, reset=False)
-        z = np.asarray(X @ self.coef_.T) + self.intercept_
-        if self.classes_.size == 2:
-            z = np.column_stack([np.zeros_like(z), z])
-        return z
+        layout = Layout(self.n_features_in_, self.classes_.size, bool(self.fit_intercept))
+        return layout.logits(X, self.coef_, self.intercept_)
 
     def decision_function(self, X):
         """Logits: shape (n_samples,) for two classes (positive class), else (n_samples, n_classes).
@@ -361,8 +346,10 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
             ``X @ coef_.T + intercept_``.
         """
-        check_is_fitted(self)
-        z = self._logits(X)
+        z, row_scale = self._logits(X)
+        if row_scale is not None:
+            with np.errstate(over="ignore"):
+                z = z * row_scale[:, None]
         return z[:, 1] if self.classes_.size == 2 else z
 
     def predict(self, X):
@@ -378,8 +365,8 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         y_pred : ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
-        check_is_fitted(self)
-        return self.classes_[np.argmax(self._logits(X), axis=1)]
+        z, _ = self._logits(X)
+        return self.classes_[np.argmax(z, axis=1)]
 
     def predict_proba(self, X):
         """Class probabilities, the softmax of the logits.
@@ -394,8 +381,7 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_classes)
             Finite, rows summing to 1, columns in the order of ``classes_``.
         """
-        check_is_fitted(self)
-        return softmax(self._logits(X), axis=1)
+        return _scaled_softmax(*self._logits(X))
 
     def predict_log_proba(self, X):
         """Log class probabilities, a log-softmax (finite where ``predict_proba`` underflows).
@@ -410,8 +396,7 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         log_proba : ndarray of shape (n_samples, n_classes)
             Columns in the order of ``classes_``.
         """
-        check_is_fitted(self)
-        return log_softmax(self._logits(X), axis=1)
+        return _scaled_softmax(*self._logits(X), log=True)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -458,19 +443,10 @@ def _check_sample_weight(sample_weight, n_samples):
     return sw
 
 
-def _check_real(value, name, low, high=None, low_open=False, allow_inf=False):
-    if not isinstance(value, numbers.Real) or isinstance(value, bool):
-        raise TypeError(f"{name} must be a real number, got {value!r}.")
-    bad = (
-        np.isnan(value)
-        or (np.isinf(value) and not allow_inf)
-        or (value <= low if low_open else value < low)
-        or (high is not None and value > high)
-    )
-    if bad:
-        interval = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}"
-        interval += "]" if high is not None or allow_inf else ")"
-        raise ValueError(f"{name} must be in {interval}, got {value!r}.")
+def _unit_max(values):
+    """``(values / max, max)``: weights scaled so that no sum of them overflows."""
+    top = float(values.max(initial=0.0))
+    return (values / top, top) if top > 0 else (values, 1.0)
 
 
 def _feature_scale(X):

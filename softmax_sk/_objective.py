@@ -5,7 +5,7 @@ It joins a data term (``_loss.SoftmaxLoss``) and a penalty
 the L1 term, if any, is left to the solvers that handle it (``l1_value``,
 ``min_norm_subgradient``). It also counts data passes, the cost unit the
 benchmarks report: one ``fun_grad`` or ``fun`` is one pass, one Hessian-vector
-product is one pass.
+product is one pass. It satisfies ``_solvers.Objective``.
 """
 
 import numpy as np
@@ -18,19 +18,9 @@ class Objective:
         self.n_passes = 0
         # Relative precision of objective values (the loss is summed in X's dtype).
         self.eps = float(np.finfo(loss.dtype).eps)
-
-    @property
-    def has_l1(self):
-        return self.penalty.has_l1
-
-    @property
-    def has_l2(self):
-        return self.penalty.l2 > 0
-
-    @property
-    def penalized(self):
-        """Boolean mask of the penalised entries of the flat coefficients."""
-        return self.penalty.penalized
+        self.has_l1 = penalty.has_l1
+        self.has_l2 = penalty.l2 > 0
+        self.penalized = penalty.penalized  # mask of the penalised entries of w
 
     def fun(self, w):
         """Smooth objective value only (a cheaper pass: no gradient product)."""
@@ -54,10 +44,6 @@ class Objective:
 
         return f + self.penalty.smooth_value(w), g + self.penalty.smooth_gradient(w), hessp
 
-    @property
-    def n_classes(self):
-        return self.loss.n_classes
-
     def preconditioner(self, w=None):
         """Diagonal of the smooth objective's Hessian at ``w`` (default 0; one pass; flat)."""
         self.n_passes += 1
@@ -65,7 +51,7 @@ class Objective:
         diagonal[self.penalized] += self.penalty.l2
         # A zero entry (an all-zero feature without L2) has a zero gradient too and
         # never moves; any positive scale keeps the division defined.
-        diagonal[diagonal <= 0] = 1.0
+        diagonal[~(diagonal > 0)] = 1.0
         return diagonal
 
     def l1_value(self, w):

@@ -11,6 +11,8 @@ term: value, proximal operator, minimum-norm subgradient), which only the
 proximal / orthant-wise solvers see.
 """
 
+import math
+
 import numpy as np
 
 
@@ -31,9 +33,30 @@ class ElasticNet:
         self.penalized = penalized
 
     @classmethod
-    def from_C(cls, C, l1_ratio, sum_weights, penalized):
-        """The scaled scikit-learn penalty for ``C``, ``l1_ratio`` (see module docstring)."""
-        alpha = 0.0 if np.isinf(C) else 1.0 / (C * sum_weights)
+    def from_C(cls, C, l1_ratio, sample_weight, penalized, scale=1.0):
+        """The scaled scikit-learn penalty for ``C``, ``l1_ratio`` and the weights
+        ``s = scale * sample_weight``.
+
+        ``alpha = 1 / (C * sum(s))`` is computed from the mantissas and exponents
+        of its factors, so that neither ``sum(s)`` nor ``C * sum(s)`` can overflow
+        or underflow on the way; an ``alpha`` beyond float64's range (the penalty
+        would swamp the data entirely) raises a ``ValueError``.
+        """
+        if np.isinf(C):
+            return cls(0.0, 0.0, penalized)
+        s_max = float(np.max(sample_weight))
+        factors = [
+            math.frexp(float(x)) for x in (C, scale, s_max, float(np.sum(sample_weight / s_max)))
+        ]
+        mantissa = math.prod(m for m, _ in factors)
+        try:
+            alpha = math.ldexp(1.0 / mantissa, -sum(e for _, e in factors))
+        except OverflowError:
+            raise ValueError(
+                f"C={C!r} times the total sample weight ({scale * s_max:.3g} at most per "
+                "sample) is too small to represent: the penalty would be more than "
+                "1.8e308 times the data term. Use a larger C, or scale sample_weight up."
+            ) from None
         return cls(alpha * (1.0 - l1_ratio), alpha * l1_ratio, penalized)
 
     @property

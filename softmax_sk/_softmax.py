@@ -227,3 +227,21 @@ def _hessian_rows_inplace(r, q, inv_scale, bias=None):
     r -= t[:, None]
     r *= q
     return r
+
+
+def _scaled_softmax(z, row_scale, log=False):
+    """Softmax (or log-softmax) along axis 1 of ``row_scale[:, None] * z``, never formed.
+
+    ``row_scale`` (n,) of positive finite values, or None (all 1), comes with
+    logits that would overflow if multiplied out (``_layout.Layout.logits``):
+    the shifted logits ``z - max`` are scaled instead, and are 0 at the maximum
+    and at worst ``-inf`` elsewhere, so the result has no NaN.
+    """
+    shifted, _ = _shifted(z, 1, np)
+    if row_scale is not None:
+        with np.errstate(over="ignore"):
+            shifted *= row_scale[:, None]
+    if log:
+        return shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+    e = np.exp(shifted)
+    return e / np.sum(e, axis=1, keepdims=True)

@@ -5,6 +5,8 @@ import pytest
 import scipy.sparse as sp
 from scipy.special import logsumexp as scipy_logsumexp
 
+from softmax_sk import _blocks
+from softmax_sk._layout import Layout
 from softmax_sk._loss import SoftmaxLoss
 
 CASES = [
@@ -29,17 +31,18 @@ def _problem(n_classes, fit_intercept, weighted, fmt, n=700, d=6, seed=0):
         X = np.asfortranarray(X)
     y = rng.integers(0, n_classes, size=n)
     sw = rng.uniform(0.1, 3.0, size=n) if weighted else np.ones(n)
-    loss = SoftmaxLoss(X, y, n_classes, sw, fit_intercept=fit_intercept, reference=n_classes == 2)
-    w = rng.normal(size=loss.size)
+    loss = SoftmaxLoss(X, y, sw, Layout(d, n_classes, fit_intercept))
+    w = rng.normal(size=loss.layout.size)
     return loss, w, X, y, sw
 
 
 def _reference_loss(X, y, sw, w, loss):
     """Independent mean cross-entropy from scipy's logsumexp on explicit logits."""
     Xd = X.toarray() if sp.issparse(X) else np.asarray(X)
-    W = w.reshape(loss.n_dof, loss.k)
-    z = Xd @ W[: loss.n_features] + (W[-1] if loss.fit_intercept else 0.0)
-    if loss.reference:
+    layout = loss.layout
+    W = w.reshape(layout.n_dof, layout.k)
+    z = Xd @ W[: layout.n_features] + (W[-1] if layout.fit_intercept else 0.0)
+    if layout.reference:
         z = np.column_stack([np.zeros(len(y)), z])
     ce = scipy_logsumexp(z, axis=1) - z[np.arange(len(y)), y]
     return float(np.sum(sw * ce) / np.sum(sw))
@@ -68,10 +71,8 @@ def test_gradient_against_central_differences(case):
 @pytest.mark.parametrize("case", CASES)
 def test_hessian_diagonal_against_central_differences(case, at_zero, monkeypatch):
     """The preconditioner: d/dw_j of the gradient's entry j, by differences, at 0 and at w."""
-    import softmax_sk._loss as mod
-
     # Dense blocks square their rows a few at a time: make that more than one chunk.
-    monkeypatch.setattr(mod, "_BLOCK_BYTES", 2**10)
+    monkeypatch.setattr(_blocks, "SQUARE_BYTES", 2**10)
     loss, w, *_ = _problem(*case)
     at = np.zeros_like(w) if at_zero else w
     eps = 1e-5
@@ -109,7 +110,7 @@ def test_blocks_do_not_change_the_result(monkeypatch):
     f1, g1, hessp1 = loss.gradient_hessp(w)
     monkeypatch.setattr(mod, "_BLOCK_BYTES", 64)
     monkeypatch.setattr(mod, "_MIN_BLOCK_ROWS", 3)
-    small = SoftmaxLoss(X, y, 4, sw, fit_intercept=True, reference=False)
+    small = SoftmaxLoss(X, y, sw, loss.layout)
     assert len(small.blocks) > 50  # CSR blocks keep >= n_features * k / (nnz per row) rows
     f2, g2, hessp2 = small.gradient_hessp(w)
     assert f1 == pytest.approx(f2, rel=1e-13)
@@ -121,8 +122,8 @@ def test_blocks_do_not_change_the_result(monkeypatch):
 def test_float32_data_is_computed_in_float32_without_copy():
     loss, w, X, y, sw = _problem(3, True, True, "dense")
     X32 = np.asarray(X, dtype=np.float32)
-    loss32 = SoftmaxLoss(X32, y, 3, sw, fit_intercept=True, reference=False)
-    assert all(np.shares_memory(Xb, X32) for _, Xb in loss32.blocks)
+    loss32 = SoftmaxLoss(X32, y, sw, loss.layout)
+    assert all(np.shares_memory(block.X, X32) for block in loss32.blocks)
     f64, g64 = loss.loss_gradient(w)
     f32, g32 = loss32.loss_gradient(w)
     assert f32 == pytest.approx(f64, rel=1e-5)
@@ -135,11 +136,12 @@ def test_threads_give_the_same_sums_as_one_thread(monkeypatch, fmt):
 
     monkeypatch.setattr(mod, "_BLOCK_BYTES", 512)
     loss, w, X, y, sw = _problem(3, True, True, fmt, n=2000)
-    threaded = SoftmaxLoss(X, y, 3, sw, fit_intercept=True, reference=False, n_threads=2)
-    assert loss.n_threads == 1 and threaded.n_threads == 2 and len(loss.blocks) > 4
+    threaded = SoftmaxLoss(X, y, sw, loss.layout, n_threads=2)
+    assert loss.engine.n_workers == 1 and threaded.engine.n_workers == 2
+    assert len(loss.blocks) > 4
     v = np.random.default_rng(6).normal(size=w.size)
     f1, g1, h1 = loss.gradient_hessp(w)
-    with threaded.threading():
+    with threaded.running():
         f2, g2, h2 = threaded.gradient_hessp(w)
         assert threaded.loss(w) == pytest.approx(f1, rel=1e-13)
         np.testing.assert_allclose(threaded.loss_gradient(w)[1], g1, rtol=1e-12, atol=1e-15)
@@ -155,22 +157,22 @@ def test_threads_share_the_rows_evenly(monkeypatch):
     monkeypatch.setattr(mod, "_BLOCK_BYTES", 8 * 3 * 300)  # 300 rows a block at k=3
     monkeypatch.setattr(mod, "_MIN_BLOCK_ROWS", 1)
     _, _, X, y, sw = _problem(3, True, True, "dense", n=1000)
-    loss = SoftmaxLoss(X, y, 3, sw, fit_intercept=True, reference=False, n_threads=2)
-    sizes = [sum(b.stop - b.start for b, _ in share) for share in loss.shares]
-    assert sizes == [500, 500]
-    starts = [b.start for b, _ in loss.blocks]
-    assert starts == sorted(starts) and loss.blocks[-1][0].stop == 1000
+    loss = SoftmaxLoss(X, y, sw, Layout(X.shape[1], 3, True), n_threads=2)
+    rows = [block.X.shape[0] for block in loss.blocks]  # the engine halves the list
+    assert len(rows) % 2 == 0 and sum(rows[: len(rows) // 2]) == 500 and sum(rows) == 1000
+    assert max(rows) <= 300 and max(rows) - min(rows) <= 1
 
 
 def test_sparse_blocks_outweigh_their_dense_gradient_term():
     """A CSR block adds a dense n_features x k array to the gradient: it must hold enough
     non-zeros (at least n_features * k) to be worth that."""
     rng = np.random.default_rng(0)
-    n, d, k = 20_000, 5_000, 20
-    X = sp.random(n, d, density=5 / d, format="csr", random_state=0)
+    n, d, k = 60_000, 1_000, 20
+    X = sp.random(n, d, density=10 / d, format="csr", random_state=0)
     y = rng.integers(0, k, size=n)
-    loss = SoftmaxLoss(X, y, k, np.ones(n), fit_intercept=True, reference=False)
-    assert all(Xb.nnz >= 0.9 * d * k for _, Xb in loss.blocks[:-1])
+    loss = SoftmaxLoss(X, y, np.ones(n), Layout(d, k, True))
+    assert len(loss.blocks) >= 3  # else the check below ranges over nothing
+    assert all(block.X.nnz >= 0.9 * d * k for block in loss.blocks)
 
 
 @pytest.mark.parametrize("method", ["loss", "loss_gradient", "gradient_hessp", "hessp"])
@@ -182,10 +184,10 @@ def test_one_block_of_logits_is_alive_at_a_time(method):
     rng = np.random.default_rng(0)
     n, d, k = 2048, 20, 512
     X, y = rng.normal(size=(n, d)), rng.integers(0, k, size=n)
-    loss = SoftmaxLoss(X, y, k, np.ones(n), fit_intercept=True, reference=False)
-    block = 8 * k * loss.blocks[0][1].shape[0]
+    loss = SoftmaxLoss(X, y, np.ones(n), Layout(d, k, True))
+    block = 8 * k * loss.blocks[0].X.shape[0]
     assert len(loss.blocks) > 2 and block >= 2**20
-    w = rng.normal(size=loss.size) * 0.01
+    w = rng.normal(size=loss.layout.size) * 0.01
     kept = loss.gradient_hessp(w)[2] if method == "hessp" else None  # keeps s p, n x k
     call = {
         "loss": lambda: loss.loss(w),
@@ -206,3 +208,34 @@ def test_one_block_of_logits_is_alive_at_a_time(method):
     result_bytes = 8 * n * k if method == "gradient_hessp" else 0
     assert result is not None
     assert peak - result_bytes < 1.5 * block
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_block_functions_over_chunks_from_outside_give_the_whole(case):
+    """A worker that holds only its own chunk of rows (its X, labels and weights,
+    normalised by the whole data's total) runs the pure block functions; the
+    partial sums added up are the whole data's loss, gradient and Hessian-vector
+    product, to 1e-12."""
+    loss, w, X, y, sw = _problem(*case)
+    layout = loss.layout
+    rng = np.random.default_rng(7)
+    v = rng.normal(size=w.size)
+    cuts = np.r_[0, np.sort(rng.choice(np.arange(1, y.size), size=4, replace=False)), y.size]
+    Xr = X.tocsr() if sp.issparse(X) else X  # a worker's chunk of CSC rows arrives as CSR
+    s = sw / sw.sum()
+    chunks = [
+        _blocks.Block(Xr[a:b], (y[a:b] - layout.reference).astype(np.intp), s[a:b], 1.0 / s[a:b])
+        for a, b in zip(cuts[:-1], cuts[1:], strict=True)
+    ]
+    coef, intercept = layout.split(w)
+    v_coef, v_intercept = layout.split(v)
+    f = g = hv = 0.0
+    for chunk in chunks:
+        (value, grad), kept = _blocks.loss_gradient_kept(chunk, coef, intercept, layout.reference)
+        f, g = f + value, g + grad.ravel()
+        hv = hv + _blocks.hessp(chunk, kept, v_coef, v_intercept)[0].ravel()
+    f_whole, g_whole, hessp = loss.gradient_hessp(w)
+    assert f == pytest.approx(f_whole, rel=1e-12)
+    assert f == pytest.approx(_reference_loss(X, y, sw, w, loss), rel=1e-12)
+    np.testing.assert_allclose(g, g_whole, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(hv, hessp(v), rtol=1e-12, atol=1e-14)

@@ -1,6 +1,7 @@
 """Penalty pieces against closed forms."""
 
 import numpy as np
+import pytest
 from scipy.optimize import minimize_scalar
 
 from softmax_sk._penalty import ElasticNet
@@ -13,9 +14,11 @@ def _penalty(l2=0.3, l1=0.2, size=8):
 
 
 def test_from_C_matches_scikit_learn_scaling():
-    p = ElasticNet.from_C(C=2.0, l1_ratio=0.25, sum_weights=50.0, penalized=np.ones(3, bool))
-    assert p.l2 == 0.75 / 100 and p.l1 == 0.25 / 100
-    none = ElasticNet.from_C(np.inf, 0.5, 50.0, np.ones(3, bool))
+    weights = np.full(50, 1.0)
+    p = ElasticNet.from_C(C=2.0, l1_ratio=0.25, sample_weight=weights, penalized=np.ones(3, bool))
+    assert p.l2 == pytest.approx(0.75 / 100, rel=1e-15)
+    assert p.l1 == pytest.approx(0.25 / 100, rel=1e-15)
+    none = ElasticNet.from_C(np.inf, 0.5, weights, np.ones(3, bool))
     assert none.l1 == 0 and none.l2 == 0 and not none.has_l1
 
 

@@ -42,7 +42,7 @@ def test_l2_optimum_matches_scikit_learn(solver, n_classes):
     np.testing.assert_allclose(clf.coef_, ref.coef_, rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("solver", [s for s, (_, l1) in SOLVERS.items() if l1])
+@pytest.mark.parametrize("solver", [s for s, entry in SOLVERS.items() if entry.handles_l1])
 @pytest.mark.parametrize("l1_ratio", [0.5, 1.0])
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_l1_and_elastic_net_optimum_and_support_match_saga(solver, l1_ratio, n_classes):

@@ -1,4 +1,4 @@
-"""What every solver returns, and the one stopping rule they share.
+"""What solvers may call, what they return, and the pieces they share.
 
 Stopping rule: a solver has converged when the max-norm of the minimum-norm
 subgradient of the scaled objective (the plain gradient without an L1 term) is
@@ -9,8 +9,30 @@ samples or on ``C``'s effect on the loss scale.
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
+
+
+class Objective(Protocol):
+    """Everything a solver may use of the objective; each solver module lists the
+    names it uses in ``NEEDS`` (checked by the tests).
+
+    The objective is ``smooth(w) + l1_value(w)``; ``smooth`` is twice
+    differentiable, ``l1_value`` a weighted L1 norm of the ``penalized`` entries.
+    """
+
+    eps: float  # relative precision of objective values
+    has_l1: bool
+    has_l2: bool
+    penalized: np.ndarray  # bool mask of the entries the penalty acts on
+
+    def fun(self, w) -> float: ...
+    def fun_grad(self, w) -> tuple: ...
+    def fun_grad_hessp(self, w) -> tuple: ...
+    def preconditioner(self, w=None) -> np.ndarray: ...
+    def l1_value(self, w) -> float: ...
+    def min_norm_subgradient(self, w, grad_smooth) -> np.ndarray: ...
 
 
 @dataclass
@@ -42,15 +64,40 @@ def max_norm(g):
     return float(np.max(np.abs(g))) if g.size else 0.0
 
 
-def is_flat(f_new, f, eps):
-    """Whether two objective values are equal up to rounding.
+def finish(x, n_iter, pg, tol, message):
+    """The result epilogue every solver ends with."""
+    grad_norm = max_norm(pg)
+    return SolverResult(x, n_iter, grad_norm <= tol, grad_norm, message)
 
-    Close to the optimum the decrease a step brings falls below the precision
-    of the objective (``eps``: the machine epsilon of the data's dtype, in which
-    the loss is summed), and the Armijo test can no longer tell a good step
-    from a bad one. The line searches then accept a step that reduces the gradient.
-    """
+
+def is_flat(f_new, f, eps):
+    """Whether two objective values are equal up to rounding (``eps``: their precision)."""
     return abs(f_new - f) <= 10 * eps * max(abs(f), 1.0)
+
+
+def backtrack(x, d, F, pg, project, value, flat_ok, eps, halvings=60):
+    """The largest step ``t`` in {1, 1/2, 1/4, ...} along ``d`` that is accepted.
+
+    A trial point ``project(x + t d)`` is accepted when its objective
+    ``value(x_t)`` satisfies the Armijo condition along the (pseudo-)gradient
+    ``pg``, or, where it is flat to rounding against ``F`` and the Armijo test
+    can no longer tell a good step from a bad one, when ``flat_ok(x_t)`` (the
+    step reduces the gradient). Returns ``(x_t, value)``, or None when no step
+    in ``halvings`` halvings is accepted.
+    """
+    t = 1.0
+    for _ in range(halvings):
+        x_new = project(x + t * d)
+        F_new = value(x_new)
+        if F_new <= F + 1e-4 * float(pg @ (x_new - x)):
+            return x_new, F_new
+        if is_flat(F_new, F, eps) and flat_ok(x_new):
+            return x_new, F_new
+        t *= 0.5
+    return None
+
+
+LINE_SEARCH_FAILED = "line search failed: the objective no longer decreases"
 
 
 class Progress:
@@ -77,9 +124,7 @@ class StallCheck:
     norm never fell below 0.9 times the best seen. Without it a float32 fit asked
     for an unreachable ``tol`` grinds through ``max_iter`` steps that only trade
     rounding noise. The decrease is measured over the whole window, not step by
-    step: near the optimum of 8000 x 100, K=995 float32, L-BFGS still gained
-    1e-7 of the objective per step, each below rounding but steady, and a
-    step-by-step test stopped it 1.6e-6 above the optimum.
+    step, since near the optimum steady gains below rounding per step add up.
     """
 
     message = "the objective is flat to rounding and the gradient no longer decreases"
@@ -99,24 +144,24 @@ class StallCheck:
         return full and is_flat(self.window[-1], self.window[0], self.eps)
 
 
-def orthant_wise(obj, x, pg, d, clip=True):
+def orthant_wise(penalized, x, pg, d, clip=True):
     """Prepare an orthant-wise step from ``x`` along ``d`` (Andrew & Gao 2007).
 
+    ``penalized`` is the mask of the L1-penalised entries, or None without an
+    L1 term (then ``d`` is returned unchanged and ``project`` is the identity).
     With ``clip``, components of ``d`` on penalised entries that do not descend
     along the pseudo-gradient ``-pg`` are dropped. The orthant to stay in is the
     sign of ``x`` (or of ``-pg`` where ``x`` is 0). Returns ``(d, project)`` where
     ``project(x_new)`` zeroes the penalised entries that left the orthant.
-    Without an L1 term, ``d`` is returned unchanged and ``project`` is the identity.
     """
-    if not obj.has_l1:
+    if penalized is None:
         return d, lambda x_new: x_new
     if clip:
-        d = np.where((d * pg >= 0) & obj.penalized, 0.0, d)
+        d = np.where((d * pg >= 0) & penalized, 0.0, d)
     orthant = np.where(x != 0, np.sign(x), np.sign(-pg))
-    mask = obj.penalized
 
     def project(x_new):
-        x_new[(np.sign(x_new) != orthant) & mask] = 0.0
+        x_new[(np.sign(x_new) != orthant) & penalized] = 0.0
         return x_new
 
     return d, project

@@ -1,0 +1,132 @@
+"""The cross-entropy data term of one block of rows, as pure functions.
+
+Every function takes one block's arrays and the coefficients and returns the
+block's partial sums; the data term (``_loss``) is their total over blocks. No
+function sees another block or any whole-data array, so a thread, a process
+holding only its own chunk, or an array-API device can run them, and only the
+engine (``_engine``) differs.
+
+A block is a ``Block``: its rows ``X`` (dense, any memory order, or CSR/CSC),
+``labels`` (the stored-logit column of each row's class, -1 for the reference
+class), ``weights`` ``s_i`` (already divided by the total, in X's dtype) and
+``inv_weights`` ``1 / s_i`` (0 where ``s_i`` is 0). The coefficients come as
+``coef`` (n_features, k) and ``intercept`` (k,) or None, in X's dtype (see
+``_layout``). Partial gradients have the layout's shape ``(n_dof, k)``.
+
+Per row, with probabilities ``p_i`` (of ``z_i = x_i W + b``) and one-hot
+``e_i``, the loss is ``s_i (logsumexp(z_i) - z_{i, y_i})``, its gradient in the
+logits ``s_i (p_i - e_i)``, and its Hessian in the logits
+``s_i (diag(p_i) - p_i p_i^T)``; the weights' parts are ``X^T`` of those, the
+intercepts' their column sums.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._softmax import _hessian_rows_inplace, _softmax_inplace
+
+# Rows of X squared at a time for the Hessian diagonal (bytes of X), so that
+# squares are never a copy of a whole block.
+SQUARE_BYTES = 2**18
+
+
+class Block(NamedTuple):
+    X: object
+    labels: np.ndarray
+    weights: np.ndarray
+    inv_weights: np.ndarray
+
+
+def _pull_back(X, G, intercept):
+    """``(n_dof, k)``: ``X^T G`` on top of ``sum_i G_i`` (the latter only with an intercept)."""
+    n_features = X.shape[1]
+    out = np.empty((n_features + (intercept is not None), G.shape[1]), dtype=G.dtype)
+    if sp.issparse(X):
+        out[:n_features] = X.T @ G
+    else:
+        np.matmul(X.T, G, out=out[:n_features])
+    if intercept is not None:
+        np.matmul(np.ones(G.shape[0], dtype=G.dtype), G, out=out[n_features])
+    return out
+
+
+def _logit_gradient(block, coef, intercept, reference):
+    """``(G, loss)``: ``G = s_i (p_i - e_i)`` (the block's logits, overwritten) and the loss."""
+    G = np.asarray(block.X @ coef)  # the intercept is added inside the softmax sweep
+    ce = _softmax_inplace(G, reference, scale=block.weights, bias=intercept, labels=block.labels)
+    # summed in float64: a precise objective
+    return G, float(np.dot(block.weights.astype(np.float64), ce.astype(np.float64)))
+
+
+def loss(block, coef, intercept, reference):
+    """``(loss,)``: the block's weighted cross-entropy."""
+    return (_logit_gradient(block, coef, intercept, reference)[1],)
+
+
+def loss_gradient(block, coef, intercept, reference):
+    """``(loss, gradient)`` of the block; the gradient has shape ``(n_dof, k)``."""
+    G, value = _logit_gradient(block, coef, intercept, reference)
+    return value, _pull_back(block.X, G, intercept)
+
+
+def loss_gradient_kept(block, coef, intercept, reference):
+    """``((loss, gradient), kept)``: as ``loss_gradient``, and the weighted
+    probabilities ``s_i p_i`` that ``hessp`` needs at these coefficients."""
+    G, value = _logit_gradient(block, coef, intercept, reference)
+    grad = _pull_back(block.X, G, intercept)
+    kept = G  # G + s_i e_i = s_i p_i: add the weights back on the observed entries
+    rows = np.flatnonzero(block.labels >= 0)
+    kept[rows, block.labels[rows]] += block.weights[rows]
+    return (value, grad), kept
+
+
+def hessp(block, kept, direction, direction_intercept):
+    """``(H v,)`` of the block, with ``kept`` from ``loss_gradient_kept``.
+
+    ``H v = X^T [s_i p_i * (r_i - <p_i, r_i>)]`` with ``r_i = x_i V + v_b``; a
+    reference class has ``r = 0`` and drops out of ``<p_i, r_i>``.
+    """
+    r = np.asarray(block.X @ direction)  # the intercept is added in the row sweep
+    _hessian_rows_inplace(r, kept, block.inv_weights, direction_intercept)
+    return (_pull_back(block.X, r, direction_intercept),)
+
+
+def hessian_diagonal(block, coef, intercept, reference):
+    """``(diag,)``: the block's Hessian diagonal, ``(n_dof, k)``, float64.
+
+    Weight ``(j, k)``: ``sum_i s_i p_ik (1 - p_ik) x_ij**2``; intercept ``k``:
+    ``sum_i s_i p_ik (1 - p_ik)``. Squares are taken in float64 (a float32
+    feature above 1.8e19 squares past float32's range).
+    """
+    X = block.X
+    h = np.asarray(X @ coef)
+    _softmax_inplace(h, reference, bias=intercept)
+    h *= 1 - h
+    h *= block.weights[:, None]  # s_i p_ik (1 - p_ik)
+    h = h.astype(np.float64, copy=False)
+    out = np.zeros((X.shape[1] + (intercept is not None), h.shape[1]))
+    out[: X.shape[1]] = _squares_times(X, h)
+    if intercept is not None:
+        out[X.shape[1]] = h.sum(axis=0)
+    return (out,)
+
+
+def second_moment(block):
+    """``(m,)`` with ``m_j = sum_i s_i x_ij**2`` (float64): the Hessian diagonal at 0,
+    up to the factor ``(K - 1) / K**2``, with no logits."""
+    return (_squares_times(block.X, block.weights.astype(np.float64)[:, None])[:, 0],)
+
+
+def _squares_times(X, h):
+    """``(X**2)^T h`` in float64, squaring a few rows at a time (never a copy of X)."""
+    if sp.issparse(X):
+        squared = X.astype(np.float64, copy=True)
+        squared.data **= 2
+        return np.asarray(squared.T @ h)
+    out = np.zeros((X.shape[1], h.shape[1]))
+    step = max(1, SQUARE_BYTES // max(1, 8 * X.shape[1]))
+    for a in range(0, X.shape[0], step):
+        out += np.square(X[a : a + step], dtype=np.float64).T @ h[a : a + step]
+    return out

@@ -1,0 +1,121 @@
+"""Where each coefficient lives: the flat vector the solvers see, and ``coef_``/``intercept_``.
+
+Conventions
+-----------
+The solvers work on one flat float64 vector ``w`` of length ``n_dof * k`` whose
+C-ordered reshape to ``(n_dof, k)`` is
+
+* rows ``0 .. n_features - 1``: the weights, one column per free class;
+* row ``n_features`` (only with ``fit_intercept``): the intercepts.
+
+``n_dof = n_features + fit_intercept``. With ``K`` classes there are ``k = K``
+free classes, or ``k = K - 1`` with a *reference* class (class 0, logit fixed
+at 0), which is how two classes are fitted: softmax with a reference class is
+exactly logistic regression. The public ``coef_`` is the transpose of the weight
+rows, ``(k, n_features)``, and ``intercept_`` the intercept row (zeros without
+``fit_intercept``), as scikit-learn exposes them. Only the weight rows are
+penalised.
+
+This module is the one place that maps between the two; the estimator never
+reshapes a flat vector, and computes logits of new data through ``logits``.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+
+
+class Layout(NamedTuple):
+    """The coefficient layout of a softmax model (see the module docstring)."""
+
+    n_features: int
+    n_classes: int
+    fit_intercept: bool
+
+    @property
+    def reference(self):
+        """Whether class 0 is a reference class with its logit fixed at 0 (two classes)."""
+        return self.n_classes == 2
+
+    @property
+    def k(self):
+        """Free classes: the columns of the stored logits."""
+        return self.n_classes - 1 if self.reference else self.n_classes
+
+    @property
+    def n_dof(self):
+        return self.n_features + int(self.fit_intercept)
+
+    @property
+    def size(self):
+        return self.n_dof * self.k
+
+    def split(self, w, dtype=None):
+        """Weights ``(n_features, k)`` and intercept ``(k,)`` or None: views of ``w`` when
+        no ``dtype`` conversion is asked for."""
+        w = np.asarray(w, dtype=dtype).reshape(self.n_dof, self.k)
+        return w[: self.n_features], (w[self.n_features] if self.fit_intercept else None)
+
+    def zeros(self):
+        return np.zeros(self.size)
+
+    def penalized(self):
+        """Boolean mask of the penalised (weight) entries of ``w``."""
+        mask = np.zeros((self.n_dof, self.k), dtype=bool)
+        mask[: self.n_features] = True
+        return mask.ravel()
+
+    def pack(self, coef, intercept):
+        """The flat float64 ``w`` of a model's ``coef_`` and ``intercept_``."""
+        w = self.zeros()
+        weights, bias = self.split(w)
+        weights[...] = np.asarray(coef).T
+        if bias is not None:
+            bias[...] = intercept
+        return w
+
+    def unpack(self, w, dtype):
+        """``(coef_, intercept_)`` of the flat ``w``, in ``dtype``."""
+        weights, bias = self.split(w)
+        coef = np.ascontiguousarray(weights.T, dtype=dtype)
+        intercept = np.zeros(self.k, dtype=dtype) if bias is None else bias.astype(dtype)
+        return coef, intercept
+
+    def fits(self, coef, classes, new_classes):
+        """Whether a fitted ``coef_``/``classes_`` has this layout's shape and classes."""
+        return (
+            coef is not None
+            and np.shape(coef) == (self.k, self.n_features)
+            and np.array_equal(classes, new_classes)
+        )
+
+    def logits(self, X, coef, intercept):
+        """Logits of every class for new ``X``: ``(z, row_scale)``.
+
+        ``z`` has shape ``(n_samples, n_classes)`` (a zero column for the
+        reference class) and is finite for finite ``X``. Where ``X @ coef.T``
+        overflows (a feature of 1e308, say), that row's logits are those of
+        ``x / m`` with ``m`` the row's largest magnitude, and ``row_scale`` holds
+        ``m`` (1 elsewhere): the true logits are ``row_scale[:, None] * z``, which
+        ``_softmax.scaled_softmax`` normalises without forming them. ``row_scale``
+        is None when no row overflowed.
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = np.asarray(X @ coef.T) + intercept
+        row_scale = None
+        bad = ~np.isfinite(z).all(axis=1)
+        if bad.any():
+            rows = X[np.flatnonzero(bad)]
+            if sp.issparse(rows):
+                m = abs(rows).max(axis=1).toarray().ravel().astype(z.dtype)
+                scaled = sp.diags(1 / m) @ rows
+            else:
+                m = abs(rows).max(axis=1)
+                scaled = rows / m[:, None]
+            z[bad] = np.asarray(scaled @ coef.T) + intercept / m[:, None]
+            row_scale = np.ones(z.shape[0], dtype=z.dtype)
+            row_scale[bad] = m
+        if self.reference:
+            z = np.column_stack([np.zeros_like(z), z])
+        return z, row_scale
