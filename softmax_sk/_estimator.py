@@ -54,7 +54,10 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         Whether to fit an (unpenalised) intercept per class.
     class_weight : dict or 'balanced', default=None
         Weights per class, multiplied into the sample weights. ``'balanced'``
-        uses ``sum(sample_weight) / (n_classes * class_total_weight)``.
+        uses ``sum(sample_weight) / (n_classes * class_total_weight)``. As in
+        scikit-learn, classes missing from a dict weigh 1 and keys that are not
+        classes of ``y`` (a rare class absent from a cross-validation fold) are
+        ignored.
     solver : {'auto', 'lbfgs', 'newton-cg', 'owlqn'}, default='auto'
         ``'lbfgs'`` (L-BFGS, L2 or no penalty), ``'newton-cg'`` (truncated
         Newton with Hessian-vector products), ``'owlqn'`` (orthant-wise
@@ -68,8 +71,9 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         The fit stops when the max-norm of the (minimum-norm sub)gradient of
         the objective divided by ``C * sum(s)`` is at most ``tol``.
     warm_start : bool, default=False
-        Start from the previous ``coef_`` and ``intercept_`` when their shapes
-        fit the new data.
+        Start from the previous ``coef_`` and ``intercept_``; when the classes
+        or the number of features changed, a warning says so and the fit starts
+        from zero.
     verbose : int, default=0
         Print one line per solver iteration when positive.
     random_state : int, RandomState instance or None, default=None
@@ -77,11 +81,14 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         here is deterministic, so it has no effect.
     n_jobs : int or None, default=None
         Threads that evaluate blocks of rows concurrently during ``fit`` (BLAS
-        then runs single-threaded inside each). ``-1``: one per CPU core;
-        ``1``: one thread, BLAS left with its threads; ``None``: one per core
-        for sparse X or more than 32 classes, where that was measured to pay,
-        else one. Data that fits in one block (256 KiB of logits) always uses
-        one thread. Results do not depend on it beyond rounding.
+        then runs single-threaded inside each), in joblib's conventions: ``-1``
+        all CPUs this process may use, ``-2`` all but one, ``1`` one thread with
+        BLAS left its own threads. ``None``: one per CPU for sparse X or more
+        than 32 classes, where that was measured to pay, else one (and one
+        inside a joblib worker). Never more than the CPUs the process may use
+        (affinity, cgroup quotas, ``OMP_NUM_THREADS``). Data that fits in one
+        block (256 KiB of logits) always uses one thread. Results do not depend
+        on it beyond rounding.
 
     Attributes
     ----------
