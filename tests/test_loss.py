@@ -167,8 +167,9 @@ def test_sparse_blocks_outweigh_their_dense_gradient_term():
     """A CSR block adds a dense n_features x k array to the gradient: it must hold enough
     non-zeros (at least n_features * k) to be worth that."""
     rng = np.random.default_rng(0)
-    n, d, k = 60_000, 1_000, 20
-    X = sp.random(n, d, density=10 / d, format="csr", random_state=0)
+    n, d, k, per_row = 60_000, 1_000, 20, 10
+    cols = rng.integers(0, d, size=n * per_row)
+    X = sp.csr_matrix((np.ones(n * per_row), cols, np.arange(0, n * per_row + 1, per_row)), (n, d))
     y = rng.integers(0, k, size=n)
     loss = SoftmaxLoss(X, y, np.ones(n), Layout(d, k, True))
     assert len(loss.blocks) >= 3  # else the check below ranges over nothing
