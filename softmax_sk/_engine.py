@@ -128,7 +128,7 @@ SERIAL = SerialEngine()
 
 # -- the process's thread pool and BLAS limit -------------------------------------------
 _lock = threading.Lock()
-_state = {"pool": None, "blas_users": 0, "blas_limiter": None}
+_state = {"pool": None, "blas_thread": None, "blas_users": 0, "blas_limiter": None}
 
 
 def _pool():
@@ -140,11 +140,25 @@ def _pool():
         return _state["pool"]
 
 
+def _on_blas_thread(fn):
+    """Run ``fn`` on the one thread that sets and restores BLAS limits (under ``_lock``).
+
+    OpenBLAS's pool is process-wide, and threadpoolctl lets only the thread
+    that set a limit change it again until that thread restores it: limits set
+    by one fit's thread and restored by another's would stay.
+    """
+    if _state["blas_thread"] is None:
+        _state["blas_thread"] = ThreadPoolExecutor(1, thread_name_prefix="softmax_sk_blas")
+    return _state["blas_thread"].submit(fn).result()
+
+
 @contextlib.contextmanager
 def _single_threaded_blas():
     with _lock:
         if _state["blas_users"] == 0:
-            _state["blas_limiter"] = threadpool_limits(limits=1, user_api="blas")
+            _state["blas_limiter"] = _on_blas_thread(
+                lambda: threadpool_limits(limits=1, user_api="blas")
+            )
         _state["blas_users"] += 1
     try:
         yield
@@ -152,7 +166,7 @@ def _single_threaded_blas():
         with _lock:
             _state["blas_users"] -= 1
             if _state["blas_users"] == 0:
-                _state["blas_limiter"].restore_original_limits()
+                _on_blas_thread(_state["blas_limiter"].restore_original_limits)
                 _state["blas_limiter"] = None
 
 
@@ -161,7 +175,7 @@ def _after_fork_in_child():
     global _lock
     _lock = threading.Lock()
     limiter = _state["blas_limiter"]
-    _state.update(pool=None, blas_users=0, blas_limiter=None)
+    _state.update(pool=None, blas_thread=None, blas_users=0, blas_limiter=None)
     if limiter is not None:  # forked during a threaded fit: BLAS as before it
         limiter.restore_original_limits()
 

@@ -336,7 +336,8 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
     def _logits(self, X):
         """``(z, row_scale)`` of validated new data (see ``_layout.Layout.logits``)."""
         check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=_DTYPES, reset=False)
+        with np.errstate(over="ignore", invalid="ignore"):  # its finiteness check sums X
+            X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=_DTYPES, reset=False)
         layout = Layout(self.n_features_in_, self.classes_.size, bool(self.fit_intercept))
         return layout.logits(X, self.coef_, self.intercept_)
 

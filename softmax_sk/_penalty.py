@@ -15,6 +15,9 @@ import math
 
 import numpy as np
 
+# The largest penalty strength accepted (see ElasticNet.from_C).
+_MAX_ALPHA = 1e300
+
 
 class ElasticNet:
     """``l2 / 2 * ||W||^2 + l1 * ||W||_1`` on the flat coefficients, intercept excluded.
@@ -39,8 +42,9 @@ class ElasticNet:
 
         ``alpha = 1 / (C * sum(s))`` is computed from the mantissas and exponents
         of its factors, so that neither ``sum(s)`` nor ``C * sum(s)`` can overflow
-        or underflow on the way; an ``alpha`` beyond float64's range (the penalty
-        would swamp the data entirely) raises a ``ValueError``.
+        or underflow on the way. An ``alpha`` above 1e300 raises a ``ValueError``:
+        the optimal weights, about ``1 / alpha`` times the data's gradient, would
+        fall below float64's normal range.
         """
         if np.isinf(C):
             return cls(0.0, 0.0, penalized)
@@ -49,14 +53,17 @@ class ElasticNet:
             math.frexp(float(x)) for x in (C, scale, s_max, float(np.sum(sample_weight / s_max)))
         ]
         mantissa = math.prod(m for m, _ in factors)
-        try:
-            alpha = math.ldexp(1.0 / mantissa, -sum(e for _, e in factors))
-        except OverflowError:
+        exponent = sum(e for _, e in factors)
+        if math.log2(mantissa) + exponent < math.log2(1 / _MAX_ALPHA):
+            log10_total = (math.log2(mantissa) + exponent) * math.log10(2)
             raise ValueError(
-                f"C={C!r} times the total sample weight ({scale * s_max:.3g} at most per "
-                "sample) is too small to represent: the penalty would be more than "
-                "1.8e308 times the data term. Use a larger C, or scale sample_weight up."
-            ) from None
+                f"C * sum(sample_weight) is 10^{log10_total:.1f} (C={C!r}), below 1e-300: "
+                "the penalty would be over 1e300 times the data term and every coefficient "
+                "too small to represent in float64. Use a larger C or larger sample weights; "
+                "for a model of the class frequencies alone use "
+                "sklearn.dummy.DummyClassifier(strategy='prior')."
+            )
+        alpha = math.ldexp(1.0 / mantissa, -exponent)
         return cls(alpha * (1.0 - l1_ratio), alpha * l1_ratio, penalized)
 
     @property

@@ -69,7 +69,7 @@ def lbfgs(obj, x0, *, tol, max_iter, verbose=0, refresh_every=None):
     pg = obj.min_norm_subgradient(x, g)
     pairs = deque(maxlen=_MEMORY)
     diagonal = obj.preconditioner()
-    stalled = StallCheck(obj.eps)
+    stalled = StallCheck()
     trial = {}  # the gradient at the last trial point of the line search
 
     def value(x_new):
