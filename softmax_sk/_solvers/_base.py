@@ -64,12 +64,6 @@ def max_norm(g):
     return float(np.max(np.abs(g))) if g.size else 0.0
 
 
-def finish(x, n_iter, pg, tol, message):
-    """The result epilogue every solver ends with."""
-    grad_norm = max_norm(pg)
-    return SolverResult(x, n_iter, grad_norm <= tol, grad_norm, message)
-
-
 def is_flat(f_new, f, eps):
     """Whether two objective values are equal up to rounding (``eps``: their precision)."""
     return abs(f_new - f) <= 10 * eps * max(abs(f), 1.0)
@@ -97,23 +91,42 @@ def backtrack(x, d, F, pg, project, value, flat_ok, eps, halvings=60):
     return None
 
 
-LINE_SEARCH_FAILED = "line search failed: the objective no longer decreases"
+class Monitor:
+    """The bookkeeping of one solver run: the stopping rule, progress lines on
+    stdout (``verbose > 0``), the stall check, why it stopped, and the result."""
 
+    def __init__(self, name, tol, verbose):
+        self.name, self.tol, self.verbose = name, tol, verbose
+        self.stalled = StallCheck()
+        self.message = "maximum number of iterations reached"
 
-class Progress:
-    """One line per iteration on stdout when ``verbose > 0``."""
+    def converged(self, pg):
+        """Whether the stopping rule holds for the (pseudo-)gradient ``pg``."""
+        if max_norm(pg) <= self.tol:
+            self.message = "gradient below tol"
+            return True
+        return False
 
-    def __init__(self, name, verbose):
-        self.name = name
-        self.verbose = verbose
+    def line_search_failed(self):
+        self.message = "line search failed: the objective no longer decreases"
 
-    def __call__(self, it, fun, grad_norm, step):
+    def record(self, it, F, pg, step):
+        """Report an iteration; True when the solver should stop (stalled)."""
+        grad_norm = max_norm(pg)
         if self.verbose > 0:
             print(
-                f"[{self.name}] iter {it:4d}  objective {fun:.10e}  "
+                f"[{self.name}] iter {it:4d}  objective {F:.10e}  "
                 f"|grad|_max {grad_norm:.3e}  step {step:.3e}",
                 flush=True,
             )
+        if self.stalled(F, grad_norm):
+            self.message = self.stalled.message
+            return True
+        return False
+
+    def result(self, x, n_iter, pg):
+        grad_norm = max_norm(pg)
+        return SolverResult(x, n_iter, grad_norm <= self.tol, grad_norm, self.message)
 
 
 class StallCheck:

@@ -26,15 +26,7 @@ from collections import deque
 
 import numpy as np
 
-from ._base import (
-    LINE_SEARCH_FAILED,
-    Progress,
-    StallCheck,
-    backtrack,
-    finish,
-    max_norm,
-    orthant_wise,
-)
+from ._base import Monitor, backtrack, max_norm, orthant_wise
 
 NEEDS = frozenset(
     {"fun_grad", "preconditioner", "eps", "has_l1", "penalized", "l1_value", "min_norm_subgradient"}
@@ -61,7 +53,7 @@ def _two_loop(v, pairs, diagonal):
 
 
 def lbfgs(obj, x0, *, tol, max_iter, verbose=0, refresh_every=None):
-    progress = Progress("owlqn" if obj.has_l1 else "lbfgs", verbose)
+    monitor = Monitor("owlqn" if obj.has_l1 else "lbfgs", tol, verbose)
     l1_mask = obj.penalized if obj.has_l1 else None
     x = np.array(x0, dtype=np.float64)
     f_s, g = obj.fun_grad(x)
@@ -69,7 +61,6 @@ def lbfgs(obj, x0, *, tol, max_iter, verbose=0, refresh_every=None):
     pg = obj.min_norm_subgradient(x, g)
     pairs = deque(maxlen=_MEMORY)
     diagonal = obj.preconditioner()
-    stalled = StallCheck()
     trial = {}  # the gradient at the last trial point of the line search
 
     def value(x_new):
@@ -79,12 +70,10 @@ def lbfgs(obj, x0, *, tol, max_iter, verbose=0, refresh_every=None):
     def flat_ok(x_new):
         return max_norm(obj.min_norm_subgradient(x_new, trial["g"])) < max_norm(pg)
 
-    message = "maximum number of iterations reached"
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
-        if max_norm(pg) <= tol:
+        if monitor.converged(pg):
             n_iter -= 1
-            message = "subgradient below tol"
             break
         if refresh_every and n_iter > 1 and n_iter % refresh_every == 1:
             diagonal = obj.preconditioner(x)
@@ -93,7 +82,7 @@ def lbfgs(obj, x0, *, tol, max_iter, verbose=0, refresh_every=None):
             d = -pg / diagonal
         accepted = backtrack(x, d, F, pg, project, value, flat_ok, obj.eps)
         if accepted is None:
-            message = LINE_SEARCH_FAILED
+            monitor.line_search_failed()
             break
         x_new, F = accepted
         g_new = trial["g"]
@@ -103,8 +92,6 @@ def lbfgs(obj, x0, *, tol, max_iter, verbose=0, refresh_every=None):
             pairs.append((s, y, 1.0 / sy))
         x, g = x_new, g_new
         pg = obj.min_norm_subgradient(x, g)
-        progress(n_iter, F, max_norm(pg), max_norm(s))
-        if stalled(F, max_norm(pg)):
-            message = stalled.message
+        if monitor.record(n_iter, F, pg, max_norm(s)):
             break
-    return finish(x, n_iter, pg, tol, message)
+    return monitor.result(x, n_iter, pg)

@@ -28,15 +28,7 @@ choices: ``benchmarks/results/notes.md``.
 
 import numpy as np
 
-from ._base import (
-    LINE_SEARCH_FAILED,
-    Progress,
-    StallCheck,
-    backtrack,
-    finish,
-    max_norm,
-    orthant_wise,
-)
+from ._base import Monitor, backtrack, max_norm, orthant_wise
 
 NEEDS = frozenset(
     {
@@ -91,7 +83,7 @@ def _conjugate_gradient(hessp, g, rtol, max_iter, diagonal):
 
 
 def newton_cg(obj, x0, *, tol, max_iter, verbose=0):
-    progress = Progress("newton-cg", verbose)
+    monitor = Monitor("newton-cg", tol, verbose)
     l1_mask = obj.penalized if obj.has_l1 else None
     x = np.array(x0, dtype=np.float64)
 
@@ -101,14 +93,11 @@ def newton_cg(obj, x0, *, tol, max_iter, verbose=0):
     f, g, hessp = obj.fun_grad_hessp(x)
     F = f + obj.l1_value(x)
     pg = obj.min_norm_subgradient(x, g)
-    stalled = StallCheck()
     diagonal = obj.preconditioner()
-    message = "maximum number of iterations reached"
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
-        if max_norm(pg) <= tol:
+        if monitor.converged(pg):
             n_iter -= 1
-            message = "gradient below tol"
             break
         # Entries held at 0 by the L1 term do not move this iteration.
         free = None if l1_mask is None else ~(l1_mask & (x == 0) & (pg == 0))
@@ -132,15 +121,13 @@ def newton_cg(obj, x0, *, tol, max_iter, verbose=0):
 
         accepted = backtrack(x, d, F, pg, project, value, flat_ok, obj.eps)
         if accepted is None:
-            message = LINE_SEARCH_FAILED
+            monitor.line_search_failed()
             break
         step = max_norm(accepted[0] - x)
         x = accepted[0]
         f, g, hessp = obj.fun_grad_hessp(x)
         F = f + obj.l1_value(x)
         pg = obj.min_norm_subgradient(x, g)
-        progress(n_iter, F, max_norm(pg), step)
-        if stalled(F, max_norm(pg)):
-            message = stalled.message
+        if monitor.record(n_iter, F, pg, step):
             break
-    return finish(x, n_iter, pg, tol, message)
+    return monitor.result(x, n_iter, pg)
