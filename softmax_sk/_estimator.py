@@ -1,8 +1,10 @@
 """The scikit-learn estimator: validation, classes and weights, tags, public methods.
 
-The estimator turns user input into a data term (``_loss``), a penalty
-(``_penalty``) and a solver name (``_solvers``), runs the solver and stores
-the result. It never computes a gradient itself.
+The estimator turns user input into a coefficient layout (``_layout``), a data
+term (``_loss``, with as many threads as ``_engine`` allows), a penalty
+(``_penalty``) and a solver (``_solvers``), runs the solver and stores the
+result through the layout. It never computes a gradient or reshapes a flat
+coefficient vector itself.
 """
 
 import numbers
@@ -228,7 +230,7 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         heavy = sp.issparse(X) or classes.size > 32
         loss = SoftmaxLoss(X, y_idx, weights, layout, n_threads=resolve_threads(self.n_jobs, heavy))
         penalty = ElasticNet.from_C(
-            self.C, self.l1_ratio, weights, layout.penalized(), scale=sw_scale * cw_scale
+            self.C, self.l1_ratio, weights, layout.penalized(), scales=(sw_scale, cw_scale)
         )
         solver = self._resolve_solver(layout.size, penalty.has_l1, sp.issparse(X))
         obj = Objective(loss, penalty)

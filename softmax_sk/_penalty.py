@@ -36,9 +36,9 @@ class ElasticNet:
         self.penalized = penalized
 
     @classmethod
-    def from_C(cls, C, l1_ratio, sample_weight, penalized, scale=1.0):
+    def from_C(cls, C, l1_ratio, sample_weight, penalized, scales=()):
         """The scaled scikit-learn penalty for ``C``, ``l1_ratio`` and the weights
-        ``s = scale * sample_weight``.
+        ``s = sample_weight`` times each of ``scales`` (whose product may overflow).
 
         ``alpha = 1 / (C * sum(s))`` is computed from the mantissas and exponents
         of its factors, so that neither ``sum(s)`` nor ``C * sum(s)`` can overflow
@@ -50,7 +50,7 @@ class ElasticNet:
             return cls(0.0, 0.0, penalized)
         s_max = float(np.max(sample_weight))
         factors = [
-            math.frexp(float(x)) for x in (C, scale, s_max, float(np.sum(sample_weight / s_max)))
+            math.frexp(float(x)) for x in (C, *scales, s_max, float(np.sum(sample_weight / s_max)))
         ]
         mantissa = math.prod(m for m, _ in factors)
         exponent = sum(e for _, e in factors)
