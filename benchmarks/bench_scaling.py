@@ -13,16 +13,23 @@ process; the median of ``--repeats`` fits is recorded with iterations and the
 objective's relative gap to the lower of the two fits (so the times are
 compared at a similar accuracy). The slope of log(time) against log(size) is
 the empirical order of growth. Writes ``<out>/scaling.json``,
-``<out>/scaling.md`` and ``<out>/scaling.png``.
+``<out>/scaling.md`` and ``<out>/scaling.png``; ``<out>`` is a fresh
+``benchmarks/runs/bench_scaling-<UTC time>/`` unless ``--out`` names one.
 """
 
 import argparse
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
-from bench_fit import _teacher, objective, run_meta, write_results
+from bench_fit import (
+    _teacher,
+    add_out_argument,
+    objective,
+    output_folder,
+    run_meta,
+    write_results,
+)
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
@@ -148,13 +155,17 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sklearn-solvers", default="lbfgs,newton-cg")
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies every n (tests)")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    add_out_argument(parser)
     args = parser.parse_args(argv)
 
     meta = run_meta(argv, tol=args.tol)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     sk_solvers = [s for s in args.sklearn_solvers.split(",") if s]
+    with output_folder(args.out, "scaling") as out:
+        return run_sweeps(args, sk_solvers, meta, out)
+
+
+def run_sweeps(args, sk_solvers, meta, out):
+    """Each sweep of ``--axes``, its results written to ``out`` as soon as it ends."""
     results = {}
     for axis in args.axes.split(","):
         key = {"n": "n", "d": "d", "K": "k"}[axis]
