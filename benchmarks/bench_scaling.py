@@ -5,7 +5,8 @@
 
 Three sweeps over dense standard-normal data with labels from a random softmax
 teacher (as in ``bench_fit.py``): n from 1e4 to ``--max-n`` (d=100, K=10), d
-from 10 to 1000 (n=1e5, K=10) and K from 2 to 1000 (n=2e4, d=100). At every
+from 10 to ``--max-d`` (1000; n=1e5, K=10) and K from 2 to ``--max-k`` (1000;
+n=2e4, d=100). At every
 point softmax-sk (default settings) and each of ``--sklearn-solvers`` fit the
 same data with the same ``tol`` (both stop when the max-norm of the gradient
 of the objective divided by ``C * n`` is at most ``tol``), in this one
@@ -77,12 +78,12 @@ def slope(sizes, seconds):
     return float(np.polyfit(np.log(sizes), np.log(seconds), 1)[0])
 
 
-def sweeps(max_n):
+def sweeps(max_n, max_d=1000, max_k=1000):
     ns = [n for n in (10_000, 30_000, 100_000, 300_000, 1_000_000) if n <= max_n]
     return {
         "n": [(n, 100, 10) for n in ns],
-        "d": [(100_000, d, 10) for d in (10, 30, 100, 300, 1000)],
-        "K": [(20_000, 100, k) for k in (2, 10, 30, 100, 300, 1000)],
+        "d": [(100_000, d, 10) for d in (10, 30, 100, 300, 1000) if d <= max_d],
+        "K": [(20_000, 100, k) for k in (2, 10, 30, 100, 300, 1000) if k <= max_k],
     }
 
 
@@ -150,6 +151,8 @@ def plot(results, path):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-n", type=int, default=1_000_000)
+    parser.add_argument("--max-d", type=int, default=1000)
+    parser.add_argument("--max-k", type=int, default=1000)
     parser.add_argument("--axes", default="n,d,K", help="which sweeps to run")
     parser.add_argument("--tol", type=float, default=1e-6)
     parser.add_argument("--repeats", type=int, default=3)
@@ -170,7 +173,7 @@ def run_sweeps(args, sk_solvers, meta, out):
     for axis in args.axes.split(","):
         key = {"n": "n", "d": "d", "K": "k"}[axis]
         points = []
-        for n, d, k in sweeps(args.max_n)[axis]:
+        for n, d, k in sweeps(args.max_n, args.max_d, args.max_k)[axis]:
             points.append(
                 point(max(50, int(n * args.scale)), d, k, args.tol, sk_solvers, args.repeats)
             )
