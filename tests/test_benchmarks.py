@@ -86,8 +86,9 @@ def test_bench_eval_runs_and_writes_to_a_fresh_folder_by_default(runs, capsys):
     assert out.name.startswith("bench_eval-")
     assert (out / "eval.md").read_text().count("\n|") == 8
     assert json.loads((out / "eval.json").read_text())["rows"] == rows
-    printed = capsys.readouterr().out
-    assert f"writing results to {out}" in printed and f"results in {out}" in printed
+    first, *_, last = capsys.readouterr().out.splitlines()  # the folder, at start and end
+    assert first.startswith("bench_eval: writing results to") and first.endswith(out.name)
+    assert last.startswith("bench_eval: results in") and last.endswith(out.name)
 
 
 def test_default_folders_are_fresh_and_explicit_ones_are_reused(runs, tmp_path):
