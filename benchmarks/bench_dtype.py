@@ -12,18 +12,20 @@ the same rounds: a comparison of two rows of ``fit.md``, timed minutes apart
 on a shared machine, moved between 1.4x and 2.8x from run to run. The
 speedup is time(float64) / time(float32); time per pass (loss+gradient or
 Hessian-vector evaluation) separates the cost of a pass from how many a fit
-takes. Writes ``<out>/dtype.json`` and ``dtype.md``.
+takes. Writes ``<out>/dtype.json`` and ``dtype.md``; ``<out>`` is a fresh
+``benchmarks/runs/bench_dtype-<UTC time>/`` unless ``--out`` names one.
 """
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 from bench_fit import (
     DATASETS,
     TARGET,
+    add_out_argument,
     machine_line,
     make_dataset,
+    output_folder,
     reference_optimum,
     run_meta,
     search_tol,
@@ -114,18 +116,17 @@ def main(argv=None):
         help="seconds one fit may take before a contender stops tightening tol",
     )
     parser.add_argument("--sklearn-solvers", default="lbfgs", help="comma-separated, or none")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    add_out_argument(parser)
     args = parser.parse_args(argv)
 
     sk_solvers = [] if args.sklearn_solvers == "none" else args.sklearn_solvers.split(",")
     meta = run_meta(argv, target_suboptimality=TARGET)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     results = []
-    for name in args.datasets.split(","):
-        results.append(bench_dataset(name, args.scale, args.repeats, args.budget, sk_solvers))
-        print(markdown(results[-1:]), flush=True)
-        write_results(out, "dtype", meta, results, markdown, None)
+    with output_folder(args.out, "dtype") as out:
+        for name in args.datasets.split(","):
+            results.append(bench_dataset(name, args.scale, args.repeats, args.budget, sk_solvers))
+            print(markdown(results[-1:]), flush=True)
+            write_results(out, "dtype", meta, results, markdown, None)
     return results
 
 

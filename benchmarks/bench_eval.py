@@ -13,16 +13,16 @@ the same data and coefficients, and the two products ``X @ W`` and
 (``softmax_sk._kernels``: exp and the fused softmax rows) are built, also the
 default evaluation with numpy's softmax instead. The ratio eval / products
 is how far one pass is from the time its unavoidable BLAS work takes. Writes
-``<out>/eval.json`` and ``eval.md``.
+``<out>/eval.json`` and ``eval.md``; ``<out>`` is a fresh
+``benchmarks/runs/bench_eval-<UTC time>/`` unless ``--out`` names one.
 """
 
 import argparse
 import json
 import time
-from pathlib import Path
 
 import numpy as np
-from bench_fit import machine_line, run_meta
+from bench_fit import add_out_argument, machine_line, output_folder, run_meta
 from sklearn._loss.loss import HalfMultinomialLoss
 from sklearn.linear_model._linear_loss import LinearModelLoss
 
@@ -86,18 +86,7 @@ def bench_shape(n, d, k, dtype, repeats):
     }
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=100_000)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
-    args = parser.parse_args(argv)
-    shapes = [(args.n, 100, 10), (args.n // 2, 784, 10), (args.n // 2, 100, 1000)]
-    rows = [
-        bench_shape(n, d, k, dt, args.repeats)
-        for n, d, k in shapes
-        for dt in (np.float64, np.float32)
-    ]
+def markdown_table(rows):
     lines = [
         "| n x d, K | dtype | X@W + X.T@G [ms] | softmax-sk default [ms] "
         "| softmax-sk 1 thread [ms] | default, numpy softmax [ms] "
@@ -118,15 +107,29 @@ def main(argv=None):
             f"{r['softmax_sk_one_thread_over_products']:.2f} | {numpy_ratio} | "
             f"{r['sklearn_over_products']:.2f} | {r['softmax_sk_over_sklearn']:.2f} |"
         )
-    table = "\n".join(lines)
-    print(table)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=7)
+    add_out_argument(parser)
+    args = parser.parse_args(argv)
+    shapes = [(args.n, 100, 10), (args.n // 2, 784, 10), (args.n // 2, 100, 1000)]
     meta = run_meta(argv)
-    (out / "eval.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    (out / "eval.md").write_text(
-        f"Command: `{meta['command']}`\n\n{machine_line(meta)}\n\n{table}\n"
-    )
+    with output_folder(args.out, "eval") as out:
+        rows = [
+            bench_shape(n, d, k, dt, args.repeats)
+            for n, d, k in shapes
+            for dt in (np.float64, np.float32)
+        ]
+        table = markdown_table(rows)
+        print(table)
+        (out / "eval.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+        (out / "eval.md").write_text(
+            f"Command: `{meta['command']}`\n\n{machine_line(meta)}\n\n{table}\n"
+        )
     return rows
 
 

@@ -17,17 +17,22 @@ evaluations), peak additional memory during fit (tracemalloc), test accuracy
 and the coef_ dtype. The headline column is
 time(softmax-sk default) / time(fastest scikit-learn solver).
 
-Writes ``<out>/fit.json``, ``<out>/fit.md`` and ``<out>/fit.png``.
+Writes ``<out>/fit.json``, ``<out>/fit.md`` and ``<out>/fit.png``; ``<out>`` is a
+fresh ``benchmarks/runs/bench_fit-<UTC time>/`` unless ``--out`` names one (see
+``benchmarks/README.md``).
 """
 
 import argparse
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 import tracemalloc
 import warnings
+from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -408,34 +413,95 @@ def main(argv=None):
         help="seconds one fit may take before a contender stops tightening tol",
     )
     parser.add_argument("--sklearn-solvers", default=",".join(SK_SOLVERS))
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    add_out_argument(parser)
     args = parser.parse_args(argv)
 
     meta = run_meta(argv, target_suboptimality=TARGET)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     results = []
-    for name in args.datasets.split(","):
-        for dtype in args.dtypes.split(","):
-            res = bench_dataset(
-                name,
-                np.dtype(dtype),
-                args.scale,
-                args.repeats,
-                args.budget,
-                args.sklearn_solvers.split(","),
-            )
-            results.append(res)
-            print(markdown([res]), flush=True)
-            # Written after every dataset, so an interrupted run keeps what it measured.
-            write_results(out, "fit", meta, results, markdown, plot)
+    with output_folder(args.out, "fit") as out:
+        for name in args.datasets.split(","):
+            for dtype in args.dtypes.split(","):
+                res = bench_dataset(
+                    name,
+                    np.dtype(dtype),
+                    args.scale,
+                    args.repeats,
+                    args.budget,
+                    args.sklearn_solvers.split(","),
+                )
+                results.append(res)
+                print(markdown([res]), flush=True)
+                # Written after every dataset, so an interrupted run keeps what it measured.
+                write_results(out, "fit", meta, results, markdown, plot)
     return results
+
+
+# -- shared by every script in benchmarks/ --------------------------------------------------
+ROOT = Path(__file__).resolve().parents[1]  # the repository
+RUNS = ROOT / "benchmarks" / "runs"  # git-ignored
+
+
+def add_out_argument(parser):
+    parser.add_argument(
+        "--out",
+        help="folder to write the results to (default: a fresh benchmarks/runs/<script>-<UTC "
+        "time>/; only an explicit --out benchmarks/results replaces the committed results)",
+    )
+
+
+@contextmanager
+def output_folder(out, name):
+    """The folder a run of ``bench_<name>.py`` writes to, announced at its start and end.
+
+    ``out`` as given (created if missing), or, when it is None, a fresh
+    ``benchmarks/runs/bench_<name>-<UTC time>/``, so that a run never
+    overwrites committed results unless asked to.
+    """
+    if out is None:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        path = RUNS / f"bench_{name}-{stamp}"
+        for i in range(2, 1000):  # fresh even for two runs started in the same second
+            try:
+                path.mkdir(parents=True)
+                break
+            except FileExistsError:
+                path = RUNS / f"bench_{name}-{stamp}-{i}"
+    else:
+        path = Path(out)
+        path.mkdir(parents=True, exist_ok=True)
+    print(f"bench_{name}: writing results to {_shown(path)}", flush=True)
+    try:
+        yield path
+    finally:  # an interrupted run keeps what it wrote, and says where
+        print(f"bench_{name}: results in {_shown(path)}", flush=True)
+
+
+def _shown(path):
+    """``path`` relative to the working directory where it lies below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def command_line(argv=None):
+    """How this run was started, as run from the repository root.
+
+    ``argv`` (a call of ``main(argv)``) is shown as that call; a script run
+    from another folder is shown by its path from the root.
+    """
+    if argv is not None:
+        return "main(" + repr(argv) + ")"
+    script = Path(sys.argv[0]).resolve()
+    if script.is_relative_to(ROOT):
+        script = script.relative_to(ROOT)
+    return "python " + shlex.join([str(script), *sys.argv[1:]])
 
 
 def run_meta(argv, **extra):
     """What every benchmark records about its run: command, machine, versions, BLAS."""
     return {
-        "command": "python " + " ".join(sys.argv) if argv is None else "main(" + repr(argv) + ")",
+        "command": command_line(argv),
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
         "python": sys.version.split()[0],

@@ -5,7 +5,8 @@
 
 Three sweeps over dense standard-normal data with labels from a random softmax
 teacher (as in ``bench_fit.py``): n from 1e4 to ``--max-n`` (d=100, K=10), d
-from 10 to 1000 (n=1e5, K=10) and K from 2 to 1000 (n=2e4, d=100). At every
+from 10 to ``--max-d`` (1000; n=1e5, K=10) and K from 2 to ``--max-k`` (1000;
+n=2e4, d=100). At every
 point softmax-sk (default settings) and each of ``--sklearn-solvers`` fit the
 same data with the same ``tol`` (both stop when the max-norm of the gradient
 of the objective divided by ``C * n`` is at most ``tol``), in this one
@@ -13,16 +14,23 @@ process; the median of ``--repeats`` fits is recorded with iterations and the
 objective's relative gap to the lower of the two fits (so the times are
 compared at a similar accuracy). The slope of log(time) against log(size) is
 the empirical order of growth. Writes ``<out>/scaling.json``,
-``<out>/scaling.md`` and ``<out>/scaling.png``.
+``<out>/scaling.md`` and ``<out>/scaling.png``; ``<out>`` is a fresh
+``benchmarks/runs/bench_scaling-<UTC time>/`` unless ``--out`` names one.
 """
 
 import argparse
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
-from bench_fit import _teacher, objective, run_meta, write_results
+from bench_fit import (
+    _teacher,
+    add_out_argument,
+    objective,
+    output_folder,
+    run_meta,
+    write_results,
+)
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
@@ -70,12 +78,12 @@ def slope(sizes, seconds):
     return float(np.polyfit(np.log(sizes), np.log(seconds), 1)[0])
 
 
-def sweeps(max_n):
+def sweeps(max_n, max_d=1000, max_k=1000):
     ns = [n for n in (10_000, 30_000, 100_000, 300_000, 1_000_000) if n <= max_n]
     return {
         "n": [(n, 100, 10) for n in ns],
-        "d": [(100_000, d, 10) for d in (10, 30, 100, 300, 1000)],
-        "K": [(20_000, 100, k) for k in (2, 10, 30, 100, 300, 1000)],
+        "d": [(100_000, d, 10) for d in (10, 30, 100, 300, 1000) if d <= max_d],
+        "K": [(20_000, 100, k) for k in (2, 10, 30, 100, 300, 1000) if k <= max_k],
     }
 
 
@@ -143,23 +151,29 @@ def plot(results, path):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-n", type=int, default=1_000_000)
+    parser.add_argument("--max-d", type=int, default=1000)
+    parser.add_argument("--max-k", type=int, default=1000)
     parser.add_argument("--axes", default="n,d,K", help="which sweeps to run")
     parser.add_argument("--tol", type=float, default=1e-6)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sklearn-solvers", default="lbfgs,newton-cg")
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies every n (tests)")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    add_out_argument(parser)
     args = parser.parse_args(argv)
 
     meta = run_meta(argv, tol=args.tol)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     sk_solvers = [s for s in args.sklearn_solvers.split(",") if s]
+    with output_folder(args.out, "scaling") as out:
+        return run_sweeps(args, sk_solvers, meta, out)
+
+
+def run_sweeps(args, sk_solvers, meta, out):
+    """Each sweep of ``--axes``, its results written to ``out`` as soon as it ends."""
     results = {}
     for axis in args.axes.split(","):
         key = {"n": "n", "d": "d", "K": "k"}[axis]
         points = []
-        for n, d, k in sweeps(args.max_n)[axis]:
+        for n, d, k in sweeps(args.max_n, args.max_d, args.max_k)[axis]:
             points.append(
                 point(max(50, int(n * args.scale)), d, k, args.tol, sk_solvers, args.repeats)
             )

@@ -16,16 +16,24 @@ each), in two patterns:
 Each setting runs as a block of ``--repeats`` fits (median), in both orders,
 all in this one process; the ratio is n_jobs=-1 / n_jobs=1 (below 1: the
 threads pay). Also recorded: what ``n_jobs=None`` resolves to. Writes
-``<out>/threads.json`` and ``threads.md``.
+``<out>/threads.json`` and ``threads.md``; ``<out>`` is a fresh
+``benchmarks/runs/bench_threads-<UTC time>/`` unless ``--out`` names one.
 """
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from bench_fit import DATASETS, machine_line, make_dataset, run_meta, write_results
+from bench_fit import (
+    DATASETS,
+    add_out_argument,
+    machine_line,
+    make_dataset,
+    output_folder,
+    run_meta,
+    write_results,
+)
 
 from softmax_sk import SoftmaxRegressionClassifier
 from softmax_sk._engine import resolve_threads
@@ -100,18 +108,17 @@ def main(argv=None):
     parser.add_argument("--dtypes", default="float64,float32")
     parser.add_argument("--scale", type=float, default=0.2, help="fraction of the full n")
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    add_out_argument(parser)
     args = parser.parse_args(argv)
 
     meta = run_meta(argv)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     results = []
-    for name in args.datasets.split(","):
-        for dtype in args.dtypes.split(","):
-            results.append(bench_dataset(name, np.dtype(dtype), args.scale, args.repeats))
-            print(markdown(results[-1:]), flush=True)
-            write_results(out, "threads", meta, results, markdown, None)
+    with output_folder(args.out, "threads") as out:
+        for name in args.datasets.split(","):
+            for dtype in args.dtypes.split(","):
+                results.append(bench_dataset(name, np.dtype(dtype), args.scale, args.repeats))
+                print(markdown(results[-1:]), flush=True)
+                write_results(out, "threads", meta, results, markdown, None)
     return results
 
 
