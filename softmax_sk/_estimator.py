@@ -466,13 +466,17 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         >>> from sklearn.datasets import load_iris
         >>> from softmax_sk import SoftmaxRegressionClassifier
         >>> X, y = load_iris(return_X_y=True)
-        >>> X = X[:, :2]  # with all four features the classes are separated
-        >>> clf = SoftmaxRegressionClassifier(C=np.inf, tol=1e-10, max_iter=500).fit(X, y)
-        >>> res = clf.inference(X, y)
-        >>> res.pvalues.round(4)
-        array([[0.    , 0.    ],
-               [0.0001, 0.    ],
-               [0.0051, 0.0005]])
+        >>> clf = SoftmaxRegressionClassifier(C=np.inf, tol=1e-10, max_iter=500)
+        >>> res = clf.fit(X[:, [0]], y).inference(X[:, [0]], y)  # sepal length
+        >>> res.params.round(2)  # rows: x0, const; columns: classes 1, 2 against 0
+        array([[  4.82,   6.85],
+               [-26.08, -38.76]])
+        >>> res.pvalues.max() < 1e-6
+        np.True_
+        >>> clf.fit(X, y).inference(X, y)  # all four features: setosa is separated
+        Traceback (most recent call last):
+        ...
+        ValueError: The classes are (quasi-)completely separated: ...
         """
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=_DTYPES, reset=False)

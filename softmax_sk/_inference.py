@@ -229,8 +229,8 @@ def detect_separation(blocks, n_classes, free, fit_intercept, names, class_label
     the parameters (Albert and Anderson, 1984) makes every observation's logit
     ``x_i d_{y_i}`` at least every other class's, ``x_i d_l``, with at least one
     strictly greater: along ``d`` the likelihood rises for ever. A linear program
-    (as in Konis' ``safeBinaryRegression``) looks for such a direction, with
-    features scaled to unit magnitude and ``d`` in a box. Returns False when the
+    (as in Konis' ``safeBinaryRegression``) looks for the sparsest such
+    direction, with features scaled to unit magnitude. Returns False when the
     program was too large to solve (``_MAX_LP_NONZEROS``), True when no
     separation was found.
     """
@@ -261,23 +261,32 @@ def detect_separation(blocks, n_classes, free, fit_intercept, names, class_label
         (np.concatenate(entries), (np.concatenate(rws), np.concatenate(cols))),
         shape=(rows_i.size, m * p),
     )
+    # The sparsest such direction (least L1 norm, d = u - v with u, v >= 0) whose
+    # margins sum to at least 1: the program is feasible if and only if the data
+    # are separated, and its solution names the features that do it.
+    k = m * p
+    total = np.asarray(A.sum(axis=0)).ravel()
+    constraints = sp.vstack([sp.hstack([-A, A]), sp.csr_matrix(np.r_[-total, total][None, :])])
+    bound = np.zeros(constraints.shape[0])
+    bound[-1] = -1.0
     result = optimize.linprog(
-        -np.asarray(A.sum(axis=0)).ravel(), A_ub=-A, b_ub=np.zeros(A.shape[0]),
-        bounds=(-1, 1), method="highs",
+        np.ones(2 * k), A_ub=constraints, b_ub=bound, bounds=(0, None), method="highs"
     )
     if result.status != 0:
-        return True  # the program's failure is no evidence of separation
-    margins = A @ result.x
-    if not (margins.max() > 1e-6 and margins.min() > -1e-6):
+        return True  # infeasible: no separation (other failures are no evidence of it)
+    d = result.x[:k] - result.x[k:]
+    margins = A @ d
+    if not (margins.min() > -1e-6 * max(1.0, np.abs(d).max()) and margins.max() > 1e-9):
         return True
-    sure = np.unique(rows_i[margins > 1e-6])
+    sure = np.unique(rows_i[margins > 1e-9])
     certain = np.unique(y[sure])
-    direction = np.abs(result.x.reshape(m, p)).max(axis=0)[: len(names) - int(fit_intercept)]
+    direction = np.abs(d.reshape(m, p)).max(axis=0)[: len(names) - int(fit_intercept)]
     features = [names[f] for f in np.flatnonzero(direction > 1e-6 * max(direction.max(), 1e-300))]
     raise ValueError(
         "The classes are (quasi-)completely separated: a linear combination of the "
-        f"features {features} predicts {sure.size} of the {n} observations (of class(es) "
-        f"{[class_labels[c] for c in certain]}) with certainty. The maximum-likelihood estimate "
+        f"features {features} tells {sure.size} of the {n} observations (of class(es) "
+        f"{[class_labels[c] for c in certain]}) from at least one other class with certainty. "
+        "The maximum-likelihood estimate "
         "does not exist (the unpenalised coefficients grow without bound as the fit goes on), "
         "so standard errors and p-values would be meaningless (statsmodels prints NaN or huge "
         "ones here). To get them, remove or merge the separating features (or the classes "
@@ -501,17 +510,16 @@ class InferenceResults:
     >>> from sklearn.datasets import load_iris
     >>> from softmax_sk import SoftmaxRegressionClassifier
     >>> X, y = load_iris(return_X_y=True)
-    >>> X = X[:, [0, 1]]  # sepal length and width only: not separated
+    >>> X = X[:, [0]]  # sepal length only: the classes overlap
     >>> clf = SoftmaxRegressionClassifier(C=np.inf, tol=1e-10, max_iter=500).fit(X, y)
     >>> res = clf.inference(X, y)
     >>> res.params.shape, res.param_names, res.class_names
-    ((3, 2), ['x0', 'x1', 'const'], [1, 2])
+    ((2, 2), ['x0', 'const'], [1, 2])
     >>> res.bse.round(3)
-    array([[ 0.908,  0.93 ],
-           [ 1.58 ,  1.586],
-           [ 9.3  ,  9.361]])
+    array([[0.907, 1.022],
+           [4.889, 5.691]])
     >>> round(res.prsquared, 4)
-    0.5907
+    0.4476
     """
 
     def __init__(self, *, params, cov, llf, llnull, nobs, cov_type, param_names, classes,
