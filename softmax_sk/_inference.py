@@ -41,10 +41,11 @@ _BLOCK_BYTES = 2**23
 _MAX_BLOCK_ROWS = 4096
 # The full information matrix is formed only up to this many parameters.
 MAX_PARAMS = 5000
-# Newton refinement of the fitted coefficients (see ``infer``): steps stop
-# below _STEP_DONE standard errors; a first step beyond _STEP_TOO_FAR means
+# Newton refinement of the fitted coefficients (see ``infer``): steps stop (the
+# last one, below _STEP_DONE standard errors, is still taken: the error left is
+# of its square); a first step beyond _STEP_TOO_FAR means
 # the model was not fitted to the optimum and is refused.
-_STEP_DONE = 1e-7
+_STEP_DONE = 1e-5
 _STEP_TOO_FAR = 0.5
 _MAX_NEWTON = 8
 # Scaled (correlation-form) condition number above which the information
