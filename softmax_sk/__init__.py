@@ -1,8 +1,17 @@
 """softmax-sk: fast, exact softmax (multinomial logistic) regression for scikit-learn."""
 
 from ._estimator import SoftmaxRegressionClassifier
+from ._inference import InferenceResults, MarginalEffects
 from ._softmax import log_softmax, logsumexp, softmax
 
 __version__ = "0.1.0"
 
-__all__ = ["SoftmaxRegressionClassifier", "log_softmax", "logsumexp", "softmax", "__version__"]
+__all__ = [
+    "SoftmaxRegressionClassifier",
+    "InferenceResults",
+    "MarginalEffects",
+    "log_softmax",
+    "logsumexp",
+    "softmax",
+    "__version__",
+]

@@ -19,6 +19,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from . import _inference
 from ._engine import resolve_threads
 from ._layout import Layout
 from ._loss import SoftmaxLoss
@@ -407,6 +408,112 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
             Columns in the order of ``classes_``.
         """
         return _scaled_softmax(*self._logits(X), log=True)
+
+    # -- inference ---------------------------------------------------------------
+    def inference(
+        self, X, y, sample_weight=None, *, cov_type="nonrobust", groups=None, base_class=None
+    ):
+        """Standard errors, p-values and summary tables of an unpenalised fit.
+
+        Pass the training data again (scikit-learn estimators do not keep it).
+        Parameters are reported as statsmodels' ``MNLogit`` and Stata's
+        ``mlogit`` do: each non-base class's coefficients minus those of
+        ``base_class``; with two classes, exactly binary logistic regression.
+        Needs ``C=np.inf`` and no ``class_weight``: a penalty biases the
+        estimates, and the usual standard errors do not apply to them. The
+        fitted coefficients are polished by Newton steps with the exact Hessian
+        to the maximum of the likelihood (``results.refinement`` says how far
+        they moved); a fit more than half a standard error away is refused with
+        advice to refit with a tighter ``tol``. Separated classes (no maximum
+        likelihood estimate), collinear features and a near-singular
+        information matrix raise a ``ValueError`` that says what to do, never a
+        table of NaN. Through a ``Pipeline``: ``pipe.set_output(transform="pandas")``
+        before fitting, then ``pipe[-1].inference(pipe[:-1].transform(X), y)``
+        labels the terms with the transformed feature names.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The training data.
+        y : array-like of shape (n_samples,)
+            Its labels, all from ``classes_``, every class present.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Frequency weights (a weight of 3 counts a row three times; ``nobs``
+            is their sum), as in the fit.
+        cov_type : {'nonrobust', 'HC0', 'HC1', 'cluster'}, default='nonrobust'
+            ``'nonrobust'``: the inverse of the observed information (the
+            exact Hessian of the log-likelihood). ``'HC0'``: the sandwich
+            ``I^-1 (sum_i w_i g_i g_i^T) I^-1`` of the per-row scores ``g_i``;
+            ``'HC1'``: HC0 times ``nobs / (nobs - n_params)``. ``'cluster'``:
+            the sandwich of the scores summed per cluster of ``groups``, times
+            ``G / (G - 1) * (nobs - 1) / (nobs - n_params)`` with ``G``
+            clusters (statsmodels' default ``use_correction=True``; p-values
+            from the normal distribution, as statsmodels' default
+            ``use_t=False``).
+        groups : array-like of shape (n_samples,), default=None
+            Cluster labels, for ``cov_type='cluster'`` only.
+        base_class : label, default=None
+            The reference class (default: ``classes_[0]``).
+
+        Returns
+        -------
+        results : InferenceResults
+            ``params``, ``bse``, ``tvalues``, ``pvalues``, ``conf_int()``,
+            ``cov_params()``, ``llf``, ``llnull``, ``llr``, ``llr_pvalue``,
+            ``prsquared``, ``aic``, ``bic``, ``nobs``, ``summary()``,
+            ``summary_frame()``, ``get_margeff()``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_iris
+        >>> from softmax_sk import SoftmaxRegressionClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = SoftmaxRegressionClassifier(C=np.inf, tol=1e-10, max_iter=500)
+        >>> res = clf.fit(X[:, [0]], y).inference(X[:, [0]], y)  # sepal length
+        >>> res.params.round(2)  # rows: x0, const; columns: classes 1, 2 against 0
+        array([[  4.82,   6.85],
+               [-26.08, -38.76]])
+        >>> res.pvalues.max() < 1e-6
+        np.True_
+        >>> clf.fit(X, y).inference(X, y)  # all four features: setosa is separated
+        Traceback (most recent call last):
+        ...
+        ValueError: The classes are (quasi-)completely separated: ...
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=_DTYPES, reset=False)
+        y = column_or_1d(y)
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(f"y has {y.shape[0]} samples, but X has {X.shape[0]}.")
+        y_idx = np.searchsorted(self.classes_, y)
+        unknown = (y_idx >= self.classes_.size) | (
+            self.classes_[np.minimum(y_idx, self.classes_.size - 1)] != y
+        )
+        if unknown.any():
+            raise ValueError(
+                f"y contains labels that are not among the fitted classes "
+                f"{self.classes_.tolist()}, e.g. {y[unknown][0]!r}: pass the training labels."
+            )
+        sample_weight = _check_sample_weight(sample_weight, X.shape[0])
+        names = getattr(self, "feature_names_in_", None)
+        if names is None:
+            names = [f"x{j}" for j in range(self.n_features_in_)]
+        return _inference.infer(
+            X,
+            y_idx.astype(np.intp),
+            sample_weight,
+            classes=self.classes_,
+            coef=self.coef_,
+            intercept=self.intercept_,
+            fit_intercept=self.fit_intercept,
+            C=self.C,
+            class_weight=self.class_weight,
+            feature_names=names,
+            cov_type=cov_type,
+            groups=groups,
+            base_class=base_class,
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

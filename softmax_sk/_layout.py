@@ -119,3 +119,23 @@ class Layout(NamedTuple):
         if self.reference:
             z = np.column_stack([np.zeros_like(z), z])
         return z, row_scale
+
+    def reference_params(self, coef, intercept, base):
+        """The model's coefficients with class ``base``'s pinned at zero: ``(n_dof, n_classes)``.
+
+        Softmax probabilities do not change when the same vector is added to
+        every class's coefficients, so only differences between classes are
+        identified (without a penalty). Subtracting class ``base``'s column gives
+        the reference-class parameterisation that statsmodels' ``MNLogit`` and
+        Stata's ``mlogit`` report: rows as in the flat layout (weights, then the
+        intercept), one float64 column per class, column ``base`` zero. Two
+        classes are stored that way already, with class 0 as reference.
+        """
+        weights = np.asarray(coef, dtype=np.float64).T  # (n_features, k)
+        rows = [weights]
+        if self.fit_intercept:
+            rows.append(np.asarray(intercept, dtype=np.float64)[None, :])
+        W = np.vstack(rows)
+        if self.reference:
+            W = np.column_stack([np.zeros(self.n_dof), W])
+        return W - W[:, [base]]

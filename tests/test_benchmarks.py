@@ -172,3 +172,16 @@ def test_bench_dtype_times_both_dtypes_in_the_same_rounds(tmp_path, quick_rounds
     data = json.loads((tmp_path / "dtype.json").read_text())
     assert data["meta"]["target_suboptimality"] == 1e-6
     assert (tmp_path / "dtype.md").read_text().count("\n|") == 4  # header, rule, 2 rows
+
+
+def test_bench_inference_runs(tmp_path):
+    pytest.importorskip("statsmodels")
+    import bench_inference
+
+    results = bench_inference.main(["--sizes", "600x3x3", "--repeats", "1", "--out", str(tmp_path)])
+    (row,) = results
+    assert row["n_params"] == 8 and row["inference_s"] > 0 and row["statsmodels_s"] > 0
+    assert row["bse_max_rel_diff"] < 1e-4
+    data = json.loads((tmp_path / "inference.json").read_text())
+    assert data["meta"]["statsmodels"] and len(data["results"]) == 1
+    assert (tmp_path / "inference.md").read_text().count("\n|") == 3  # header, rule, 1 row
