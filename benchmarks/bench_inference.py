@@ -67,7 +67,7 @@ def bench_size(n, d, k, repeats):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = sm.MNLogit(y, exog).fit(method="newton", disp=False, maxiter=100)
-        res.bse  # the covariance, computed lazily
+        _ = res.bse  # the covariance, computed lazily
         return res
 
     contenders = {
