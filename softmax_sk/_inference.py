@@ -531,13 +531,18 @@ class InferenceResults:
 
     Examples
     --------
+    Made by ``SoftmaxRegressionClassifier.inference``; sepal length alone, on
+    which the iris classes overlap:
+
     >>> import numpy as np
     >>> from sklearn.datasets import load_iris
     >>> from softmax_sk import SoftmaxRegressionClassifier
     >>> X, y = load_iris(return_X_y=True)
-    >>> X = X[:, [0]]  # sepal length only: the classes overlap
-    >>> clf = SoftmaxRegressionClassifier(C=np.inf, tol=1e-10, max_iter=500).fit(X, y)
-    >>> res = clf.inference(X, y)
+    >>> res = (
+    ...     SoftmaxRegressionClassifier(C=np.inf, tol=1e-10, max_iter=500)
+    ...     .fit(X[:, :1], y)
+    ...     .inference(X[:, :1], y)
+    ... )
     >>> res.params.shape, res.param_names, res.class_names
     ((2, 2), ['x0', 'const'], [1, 2])
     >>> res.bse.round(3)
@@ -640,23 +645,9 @@ class InferenceResults:
 
     def summary_frame(self, alpha=0.05):
         """The coefficient table as a pandas DataFrame, rows indexed by (class, term)."""
-        import pandas as pd
-
-        ci = self.conf_int(alpha)
-        index = pd.MultiIndex.from_product(
-            [self.class_names, self.param_names], names=["class", "term"]
-        )
-        return pd.DataFrame(
-            {
-                "coef": self.params.T.ravel(),
-                "std err": self.bse.T.ravel(),
-                "z": self.tvalues.T.ravel(),
-                "P>|z|": self.pvalues.T.ravel(),
-                f"[{alpha / 2:g}": ci[..., 0].T.ravel(),
-                f"{1 - alpha / 2:g}]": ci[..., 1].T.ravel(),
-            },
-            index=index,
-        )
+        columns = {"coef": self.params, "std err": self.bse, "z": self.tvalues}
+        columns["P>|z|"] = self.pvalues
+        return _frame(columns, self.conf_int(alpha), alpha, self.class_names, self.param_names)
 
     def get_margeff(self):
         """Average marginal effects ``d P(class) / d feature`` with delta-method standard errors.
@@ -711,20 +702,17 @@ class MarginalEffects:
 
     def summary_frame(self, alpha=0.05):
         """The effects as a pandas DataFrame, rows indexed by (class, feature)."""
-        import pandas as pd
+        columns = {"dy/dx": self.margeff, "std err": self.margeff_se, "z": self.tvalues}
+        columns["P>|z|"] = self.pvalues
+        return _frame(columns, self.conf_int(alpha), alpha, self.class_names, self.feature_names)
 
-        ci = self.conf_int(alpha)
-        index = pd.MultiIndex.from_product(
-            [self.class_names, self.feature_names], names=["class", "term"]
-        )
-        return pd.DataFrame(
-            {
-                "dy/dx": self.margeff.T.ravel(),
-                "std err": self.margeff_se.T.ravel(),
-                "z": self.tvalues.T.ravel(),
-                "P>|z|": self.pvalues.T.ravel(),
-                f"[{alpha / 2:g}": ci[..., 0].T.ravel(),
-                f"{1 - alpha / 2:g}]": ci[..., 1].T.ravel(),
-            },
-            index=index,
-        )
+
+def _frame(columns, ci, alpha, class_names, term_names):
+    """A table of ``(terms, classes)`` arrays as a DataFrame indexed by (class, term)."""
+    import pandas as pd
+
+    index = pd.MultiIndex.from_product([class_names, term_names], names=["class", "term"])
+    data = {name: values.T.ravel() for name, values in columns.items()}
+    data[f"[{alpha / 2:g}"] = ci[..., 0].T.ravel()
+    data[f"{1 - alpha / 2:g}]"] = ci[..., 1].T.ravel()
+    return pd.DataFrame(data, index=index)
