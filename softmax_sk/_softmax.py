@@ -13,6 +13,7 @@ fixed at 0 and not stored: the logits ``z`` of shape ``(n, k)`` then describe
 ``k + 1`` classes, the reference being class 0.
 """
 
+import importlib
 import os
 
 import numpy as np
@@ -34,10 +35,18 @@ if _env_flag("SOFTMAX_SK_NO_KERNELS"):
     _kernels_missing = "disabled by SOFTMAX_SK_NO_KERNELS"
 else:
     try:
-        from . import _kernels
-    except ImportError as exc:  # installed without a C compiler: numpy throughout
+        _kernels = importlib.import_module("._kernels", __package__)
+    except ModuleNotFoundError as exc:  # installed without a C compiler: numpy throughout
+        if exc.name != f"{__package__}._kernels":
+            raise
         _kernels = None
-        _kernels_missing = f"not built ({exc})"
+        _kernels_missing = (
+            "not built (no softmax_sk._kernels: no C compiler at install time, or its build "
+            "failed; `pip install -v` shows why)"
+        )
+    except ImportError as exc:  # built, but cannot be loaded (another Python, say)
+        _kernels = None
+        _kernels_missing = f"built but not loadable ({exc})"
 
 
 def _kernels_status():
