@@ -1,4 +1,4 @@
-"""Versions of softmax-sk, its dependencies and BLAS, for bug reports (as ``sklearn.show_versions``)."""
+"""Versions of softmax-sk, its dependencies and BLAS, for bug reports (as sklearn has)."""
 
 import platform
 import sys
