@@ -26,6 +26,8 @@ def warn(message):
 class OptionalBuildExt(build_ext):
     """build_ext that warns, instead of failing, where the kernels cannot be compiled."""
 
+    failed = False  # an extension failed (and said so): what follows may fail too
+
     def build_extensions(self):
         if self.compiler.compiler_type == "unix":  # gcc or clang; see _kernels.h for why
             for ext in self.extensions:
@@ -36,12 +38,14 @@ class OptionalBuildExt(build_ext):
         try:
             super().run()
         except Exception as exc:  # no compiler found at all, say
-            warn(f"could not build the compiled kernels ({type(exc).__name__}: {exc})")
+            if not self.failed:  # (an editable install copying what was not built)
+                warn(f"could not build the compiled kernels ({type(exc).__name__}: {exc})")
 
     def build_extension(self, ext):
         try:
             super().build_extension(ext)
         except Exception as exc:  # CompileError, LinkError, a compiler that is not there
+            self.failed = True
             warn(f"could not compile {ext.name} ({type(exc).__name__}: {exc})")
 
 
