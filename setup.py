@@ -61,10 +61,13 @@ def extensions():
         depends=["softmax_sk/_kernels.h"],
     )
     try:
-        return cythonize([ext], compiler_directives={"language_level": 3})
+        extensions = cythonize([ext], compiler_directives={"language_level": 3})
     except Exception as exc:
         warn(f"Cython could not translate softmax_sk/_kernels.pyx ({type(exc).__name__}: {exc})")
         return []
+    for ext in extensions:  # the generated .c depends on the .pyx: ship it in the sdist too
+        ext.depends.append("softmax_sk/_kernels.pyx")
+    return extensions
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})
