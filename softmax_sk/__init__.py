@@ -2,9 +2,10 @@
 
 from ._estimator import SoftmaxRegressionClassifier
 from ._inference import InferenceResults, MarginalEffects
+from ._show_versions import show_versions
 from ._softmax import log_softmax, logsumexp, softmax
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "SoftmaxRegressionClassifier",
@@ -12,6 +13,7 @@ __all__ = [
     "MarginalEffects",
     "log_softmax",
     "logsumexp",
+    "show_versions",
     "softmax",
     "__version__",
 ]

@@ -13,12 +13,48 @@ fixed at 0 and not stored: the logits ``z`` of shape ``(n, k)`` then describe
 ``k + 1`` classes, the reference being class 0.
 """
 
+import importlib
+import os
+
 import numpy as np
 
-try:
-    from . import _kernels
-except ImportError:  # installed without a C compiler: numpy throughout
+
+def _env_flag(name):
+    """Whether the environment variable ``name`` is set to something true ("1", "yes")."""
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+# The compiled kernels (softmax_sk._kernels, built at install time where a C
+# compiler is found), or None: numpy throughout. SOFTMAX_SK_NO_KERNELS=1 forces
+# None; SOFTMAX_SK_REQUIRE_KERNELS=1 does not change the import (the test suite
+# fails without the kernels instead: tests/test_kernels.py). _kernels_missing
+# says why they are not there ("" when they are).
+_kernels_missing = ""
+if _env_flag("SOFTMAX_SK_NO_KERNELS"):
     _kernels = None
+    _kernels_missing = "disabled by SOFTMAX_SK_NO_KERNELS"
+else:
+    try:
+        _kernels = importlib.import_module("._kernels", __package__)
+    except ModuleNotFoundError as exc:  # installed without a C compiler: numpy throughout
+        if exc.name != f"{__package__}._kernels":
+            raise
+        _kernels = None
+        _kernels_missing = (
+            "not built (no softmax_sk._kernels: no C compiler at install time, or its build "
+            "failed; `pip install -v` shows why)"
+        )
+    except ImportError as exc:  # built, but cannot be loaded (another Python, say)
+        _kernels = None
+        _kernels_missing = f"built but not loadable ({exc})"
+
+
+def _kernels_status():
+    """One line: whether ``_softmax_inplace`` and ``_hessian_rows_inplace`` use the kernels."""
+    if _kernels is not None:
+        return f"in use ({getattr(_kernels, '__file__', _kernels)})"
+    return f"not in use, numpy fallback: {_kernels_missing or 'switched off at run time'}"
+
 
 __all__ = ["log_softmax", "logsumexp", "softmax"]
 
@@ -165,8 +201,18 @@ def _softmax_inplace(z, reference, scale=None, bias=None, labels=None):
     compiler is found) does this row by row for wide rows and a tile of rows at
     a time for narrow ones, the data staying in cache; without it, or for a
     non-contiguous ``z``, numpy does it in about six passes over the block (row
-    sums through BLAS, ``z @ 1``) plus a gather and a scatter for the labels.
+    sums through BLAS, ``z @ 1``) plus a gather and a scatter for the labels,
+    all in place: its working memory is a few (n,) vectors, never a block.
+
+    A block of no rows is a no-op. A block of no columns (k == 0) raises
+    ValueError without a reference class (a softmax over no classes is
+    undefined); with one, the reference class is the only class: ``z`` has
+    nothing to write and the log-sum-exp (or cross-entropy) is 0.
     """
+    if z.shape[1] == 0:
+        if not reference:
+            raise ValueError("softmax of a block with no columns and no reference class")
+        return np.zeros(z.shape[0], dtype=z.dtype)
     if bias is not None:
         bias = np.ascontiguousarray(bias, dtype=z.dtype)
     if scale is not None:
@@ -209,7 +255,9 @@ def _hessian_rows_inplace(r, q, inv_scale, bias=None):
     not stored, the formula is the same: its ``r`` is 0. This is the Hessian of
     the weighted cross-entropy in the logits applied to a direction's logits,
     ``q_i * (r_i - <q_i, r_i> / s_i)``. ``softmax_sk._kernels.hessian_rows``
-    does it in two sweeps per row; numpy, without it, in five passes.
+    does it in two sweeps per row; numpy, without it, in four passes, in place
+    (the row dot products through ``einsum``, whose only temporary is the (n,)
+    result, where ``(r * q) @ 1`` held a block-sized product).
     """
     if (
         _kernels is not None
@@ -222,7 +270,7 @@ def _hessian_rows_inplace(r, q, inv_scale, bias=None):
         return r
     if bias is not None:
         r += bias
-    t = (r * q) @ np.ones(q.shape[1], dtype=q.dtype)
+    t = np.einsum("ij,ij->i", r, q)
     t *= inv_scale
     r -= t[:, None]
     r *= q

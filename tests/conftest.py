@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 from sklearn.datasets import make_classification
@@ -27,5 +29,11 @@ def rng():
 def pytest_report_header(config):
     from softmax_sk import _softmax
 
-    built = _softmax._kernels is not None
-    return f"softmax_sk compiled kernels: {'built' if built else 'not built (numpy softmax)'}"
+    flags = [
+        f"{name}={os.environ[name]}"
+        for name in ("SOFTMAX_SK_NO_KERNELS", "SOFTMAX_SK_REQUIRE_KERNELS")
+        if name in os.environ
+    ]
+    return f"softmax_sk compiled kernels: {_softmax._kernels_status()}" + (
+        f" [{', '.join(flags)}]" if flags else ""
+    )
