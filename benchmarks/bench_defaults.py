@@ -1,4 +1,5 @@
-"""How far from the optimum a default fit stops: the stopping rule before and after, next to scikit-learn.
+"""How far from the optimum a default fit stops: the stopping rule before and after, next to
+scikit-learn.
 
     python benchmarks/bench_defaults.py --scale 0.1 --repeats 3
 
@@ -26,12 +27,11 @@ import time
 import warnings
 from pathlib import Path
 
+import bench_fit
 import numpy as np
-from scipy.special import logsumexp
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
-import bench_fit
 from softmax_sk import SoftmaxRegressionClassifier
 
 KINDS = "many_classes,rare_class,weak_penalty,unscaled"
@@ -197,7 +197,11 @@ def markdown(results, meta=None):
                 f"{r['test_accuracy']:.4f} | {r['n_iter']} | {r['passes'] or ''} | "
                 f"{r['seconds']:.3f} | {'yes' if r['warned'] else 'no'} |"
             )
-    lines += ["", "| problem | dtype | passes after/before | time after/before |", "| --- | --- | --- | --- |"]
+    lines += [
+        "",
+        "| problem | dtype | passes after/before | time after/before |",
+        "| --- | --- | --- | --- |",
+    ]
     for res in results:
         before, after = res["rows"][0], res["rows"][1]
         lines.append(

@@ -60,6 +60,11 @@ _ESTIMATE_SAFETY = 2.0
 _EARLY_RTOL = 0.1
 
 
+def _decrement(pg, d):
+    """The conservative estimate of ``F - F*`` from a Newton direction ``d`` at ``pg``."""
+    return -_ESTIMATE_SAFETY * 0.5 * float(pg @ d)
+
+
 def _conjugate_gradient(hessp, g, rtol, max_iter, diagonal, early=None):
     """Approximately solve ``H d = -g`` by CG preconditioned with ``diagonal``.
 
@@ -146,9 +151,13 @@ def newton_cg(obj, x0, *, tol, max_iter, verbose=0, target=None):
         # hold, CG goes on to the step's own accuracy and nothing is wasted.
         early = None
         if gradient_small:
-            early = (_EARLY_RTOL, lambda d: monitor.converged(pg, F, -_ESTIMATE_SAFETY * 0.5 * float(pg @ d)))
+
+            def enough(d, pg=pg, F=F):
+                return monitor.converged(pg, F, _decrement(pg, d))
+
+            early = (_EARLY_RTOL, enough)
         d, stop = direction(x, pg, hessp, early=early)
-        decrement = -_ESTIMATE_SAFETY * 0.5 * float(pg @ d)
+        decrement = _decrement(pg, d)
         if stop:
             n_iter -= 1
             break
@@ -173,5 +182,5 @@ def newton_cg(obj, x0, *, tol, max_iter, verbose=0, target=None):
         if monitor.record(n_iter, F, pg, step):
             break
     if decrement is None and monitor.needs_estimate:  # a short solve, for the report only
-        decrement = -_ESTIMATE_SAFETY * 0.5 * float(pg @ direction(x, pg, hessp, max_cg=_REPORT_CG)[0])
+        decrement = _decrement(pg, direction(x, pg, hessp, max_cg=_REPORT_CG)[0])
     return monitor.result(x, n_iter, pg, F, decrement)
