@@ -1,7 +1,9 @@
 """Where blocks run and how their partial sums are added.
 
 An engine runs a pure block function (``_blocks``) over a list of blocks and
-returns the totals of its partial sums, float64 and added in block order. The
+returns the totals of its partial sums in float64: each worker adds its share's
+blocks in order, then the shares are added in order, so the grouping (and the
+last bits of the result) depends on the number of workers. The
 serial engine runs them in the calling thread; the thread engine splits the
 blocks into contiguous, equal shares, one per thread, with BLAS limited to one
 thread while any threaded evaluation is running. Engines for other places
@@ -22,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from joblib import cpu_count, effective_n_jobs
 from joblib.parallel import get_active_backend
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
 
 def available_cpus():
@@ -135,30 +137,44 @@ def _pool():
     with _lock:
         if _state["pool"] is None:
             _state["pool"] = ThreadPoolExecutor(
-                max_workers=available_cpus(), thread_name_prefix="softmax_sk"
+                max_workers=available_cpus(),
+                thread_name_prefix="softmax_sk",
+                initializer=_one_blas_thread_here,
             )
         return _state["pool"]
+
+
+def _one_blas_thread_here():
+    """In a new pool thread: one thread for BLAS libraries whose limit is per calling
+    thread (OpenBLAS built with OpenMP), which a process-wide limit does not reach."""
+    for lib in ThreadpoolController().select(internal_api="openblas").lib_controllers:
+        if getattr(lib, "threading_layer", None) == "openmp":
+            lib.set_num_threads(1)
 
 
 def _on_blas_thread(fn):
     """Run ``fn`` on the one thread that sets and restores BLAS limits (under ``_lock``).
 
     OpenBLAS's pool is process-wide, and threadpoolctl lets only the thread
-    that set a limit change it again until that thread restores it: limits set
-    by one fit's thread and restored by another's would stay.
+    that set a limit change it again until that thread gives the limit back:
+    limits set by one fit's thread and restored by another's would stay.
     """
     if _state["blas_thread"] is None:
         _state["blas_thread"] = ThreadPoolExecutor(1, thread_name_prefix="softmax_sk_blas")
     return _state["blas_thread"].submit(fn).result()
 
 
+def _limit_blas():
+    limiter = threadpool_limits(limits=1, user_api="blas")
+    limiter.__enter__()  # as a `with` block would: its exit hands control back
+    return limiter
+
+
 @contextlib.contextmanager
 def _single_threaded_blas():
     with _lock:
         if _state["blas_users"] == 0:
-            _state["blas_limiter"] = _on_blas_thread(
-                lambda: threadpool_limits(limits=1, user_api="blas")
-            )
+            _state["blas_limiter"] = _on_blas_thread(_limit_blas)
         _state["blas_users"] += 1
     try:
         yield
@@ -166,8 +182,8 @@ def _single_threaded_blas():
         with _lock:
             _state["blas_users"] -= 1
             if _state["blas_users"] == 0:
-                _on_blas_thread(_state["blas_limiter"].restore_original_limits)
-                _state["blas_limiter"] = None
+                limiter, _state["blas_limiter"] = _state["blas_limiter"], None
+                _on_blas_thread(lambda: limiter.__exit__(None, None, None))
 
 
 def _after_fork_in_child():
@@ -177,7 +193,7 @@ def _after_fork_in_child():
     limiter = _state["blas_limiter"]
     _state.update(pool=None, blas_thread=None, blas_users=0, blas_limiter=None)
     if limiter is not None:  # forked during a threaded fit: BLAS as before it
-        limiter.restore_original_limits()
+        limiter.__exit__(None, None, None)
 
 
 if hasattr(os, "register_at_fork"):

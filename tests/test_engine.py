@@ -58,3 +58,74 @@ def test_inside_a_joblib_worker_the_default_is_one_thread(monkeypatch):
 def test_omp_num_threads_caps_the_cpus(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert _engine.available_cpus() == 1
+
+
+_AFTER_A_THREADED_FIT = """
+import json
+import numpy as np
+import threadpoolctl
+from softmax_sk import SoftmaxRegressionClassifier
+
+def blas():
+    return [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+
+rng = np.random.default_rng(0)
+X, y = rng.normal(size=(30000, 5)), rng.integers(0, 3, 30000)
+before = blas()
+SoftmaxRegressionClassifier(n_jobs=2, max_iter=3).fit(X, y)
+after = blas()
+with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+    inside = blas()
+print(json.dumps({"before": before, "after": after, "inside": inside, "restored": blas()}))
+"""
+
+
+def test_the_process_can_limit_blas_itself_after_a_threaded_fit():
+    """The fit gives threadpoolctl's control of OpenBLAS back: a user's (or
+    scikit-learn's) own limit still takes effect afterwards."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"}
+    out = subprocess.run(
+        [sys.executable, "-c", _AFTER_A_THREADED_FIT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    seen = json.loads(out.strip().splitlines()[-1])
+    if not seen["before"] or max(seen["before"]) < 2:
+        pytest.skip(f"no BLAS with several threads to observe: {seen['before']}")
+    assert seen["after"] == seen["before"] == seen["restored"]
+    assert seen["inside"] == [1] * len(seen["before"])
+
+
+def test_pool_threads_limit_per_thread_blas(monkeypatch):
+    """OpenBLAS built with OpenMP takes limits per calling thread: each pool thread
+    sets its own to one."""
+    import threading
+
+    calls = []
+
+    class FakeLib:
+        threading_layer = "openmp"
+
+        def set_num_threads(self, n):
+            calls.append((threading.current_thread().name, n))
+
+    class FakeController:
+        def select(self, **kwargs):
+            assert kwargs == {"internal_api": "openblas"}
+            return type("Selected", (), {"lib_controllers": [FakeLib()]})()
+
+    monkeypatch.setattr(_engine, "ThreadpoolController", FakeController)
+    monkeypatch.setitem(_engine._state, "pool", None)  # a fresh pool for this test
+    try:
+        ThreadEngine(2).reduce(_partial, [np.ones(3)] * 4, 1.0)
+        assert calls and all(name.startswith("softmax_sk") and n == 1 for name, n in calls)
+    finally:
+        _engine._state["pool"].shutdown()
