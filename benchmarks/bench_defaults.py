@@ -7,7 +7,7 @@ For each benchmark problem of ``bench_fit.DATASETS`` (at ``--scale``) and each
 kind of problem on which a gradient-only rule stops early (many classes, one
 rare sample of a class, a weak penalty, unscaled features), in float64 and
 float32: a tight reference optimum, then the default fit of softmax-sk with the
-gradient-only rule of 0.2 ("before"), with the rule of this version ("after"),
+gradient-only rule of 0.1 ("before"), with the rule of this version ("after"),
 and scikit-learn's default ``LogisticRegression()``. Each gets its relative
 suboptimality ``(F - F*) / F*`` of the objective ``C sum CE + ||W||^2 / 2``,
 held-out log-loss, iterations, data passes (softmax-sk) and time (median of
@@ -101,7 +101,7 @@ def make(contender, C):
         return LogisticRegression(C=C)
     model = SoftmaxRegressionClassifier(C=C)
     if contender == "softmax-sk before":
-        model._stopping = "gradient"  # the rule of 0.2: the gradient alone
+        model._stopping = "gradient"  # the rule of 0.1: the gradient alone
     return model
 
 

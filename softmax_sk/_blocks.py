@@ -120,10 +120,10 @@ def second_moment(block):
 
 
 def _squares_times(X, h):
-    """``(X**2)^T h`` in float64, squaring a few rows at a time (never a copy of X)."""
+    """``(X**2)^T h`` in float64: squares of a few dense rows at a time, or of a sparse
+    block's stored values (sharing its indices), never a copy of X."""
     if sp.issparse(X):
-        squared = X.astype(np.float64, copy=True)
-        squared.data **= 2
+        squared = type(X)((np.square(X.data, dtype=np.float64), X.indices, X.indptr), X.shape)
         return np.asarray(squared.T @ h)
     out = np.zeros((X.shape[1], h.shape[1]))
     step = max(1, SQUARE_BYTES // max(1, 8 * X.shape[1]))

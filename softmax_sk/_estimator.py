@@ -25,7 +25,7 @@ from ._layout import Layout
 from ._loss import SoftmaxLoss
 from ._objective import Objective
 from ._penalty import ElasticNet
-from ._softmax import _scaled_softmax
+from ._softmax import _scaled_logits, _scaled_softmax
 from ._solvers import SOLVERS, choose_solver
 
 _SPARSE_FORMATS = ["csr", "csc"]
@@ -73,7 +73,7 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
     tol : float, default=1e-4
         The fit stops when both hold: the max-norm of the (minimum-norm
         sub)gradient of the objective divided by ``C * sum(s)`` is at most
-        ``tol`` (the rule until 0.2), and the solver's estimate of the relative
+        ``tol`` (the rule of 0.1), and the solver's estimate of the relative
         suboptimality ``(F - F*) / F`` is at most ``tol``. The estimate is the
         decrement ``-g.d / 2`` of the solver's Newton or quasi-Newton direction
         ``d``, made conservative; a small gradient alone stops early where the
@@ -274,16 +274,19 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         }
         self.solver_ = solver
         self._n_passes = obj.n_passes
+        # What inference() must know of the fit, whatever set_params did since.
+        self._fitted_with = {
+            name: getattr(self, name) for name in ("C", "class_weight", "fit_intercept")
+        }
         return self
 
     # Stopping rule: "suboptimality" (the gradient and the estimated relative
-    # suboptimality) or "gradient" (the gradient alone, the rule before 0.3; kept
-    # for the benchmarks' before/after comparison).
+    # suboptimality) or "gradient" (the gradient alone, the rule of 0.1; kept for
+    # the benchmarks' before/after comparison).
     _stopping = "suboptimality"
-    _target_factor = 1.0
 
     def _target(self):
-        return None if self._stopping == "gradient" else self._target_factor * float(self.tol)
+        return None if self._stopping == "gradient" else float(self.tol)
 
     def _resolve_solver(self, n_coefs, has_l1, sparse):
         if self.solver == "auto":
@@ -391,10 +394,7 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
             ``X @ coef_.T + intercept_``.
         """
-        z, row_scale = self._logits(X)
-        if row_scale is not None:
-            with np.errstate(over="ignore"):
-                z = z * row_scale[:, None]
+        z = _scaled_logits(*self._logits(X))
         return z[:, 1] if self.classes_.size == 2 else z
 
     def predict(self, X):
@@ -540,9 +540,9 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
             classes=self.classes_,
             coef=self.coef_,
             intercept=self.intercept_,
-            fit_intercept=self.fit_intercept,
-            C=self.C,
-            class_weight=self.class_weight,
+            fit_intercept=self._fitted_with["fit_intercept"],
+            C=self._fitted_with["C"],
+            class_weight=self._fitted_with["class_weight"],
             feature_names=names,
             cov_type=cov_type,
             groups=groups,

@@ -13,10 +13,8 @@ writability, labels) and leaves its arrays as they were. The checked arrays are
 then taken as typed memoryviews of a fused float32/float64 type and handed, without
 the GIL, to the loops of ``_kernels.h``: plain C, because gcc vectorises them with
 AVX2 + FMA only through ``target_clones`` and ``omp simd`` reductions, which
-Cython cannot express. Measured (the same loops written here in Cython with fused
-types, calling the header's inline exp, same compiler flags; AMD EPYC, AVX2):
-softmax rows 2.5-4.2x slower than the C loops (256x1000 float64: 1215 against
-349 us), Hessian rows 1.7-2.9x, a 1e6-entry exp 3.3-3.6x.
+Cython cannot express: the same loops written in Cython ran 1.7-4.2x slower
+(``benchmarks/results/notes.md``).
 
 Empty blocks: n == 0 rows is a no-op. k == 0 columns: ``softmax_rows`` raises
 without a reference class (a softmax over no classes is undefined); with one,

@@ -94,28 +94,34 @@ class Layout(NamedTuple):
         """Logits of every class for new ``X``: ``(z, row_scale)``.
 
         ``z`` has shape ``(n_samples, n_classes)`` (a zero column for the
-        reference class) and is finite for finite ``X``. Where ``X @ coef.T``
-        overflows (a feature of 1e308, say), that row's logits are those of
-        ``x / m`` with ``m`` the row's largest magnitude, and ``row_scale`` holds
-        ``m`` (1 elsewhere): the true logits are ``row_scale[:, None] * z``, which
-        ``_softmax.scaled_softmax`` normalises without forming them. ``row_scale``
-        is None when no row overflowed.
+        reference class) and is finite for finite ``X``. Where the logits
+        overflow (a feature of 1e308, or coefficients of 3e38 in float32), that
+        row's are taken, in float64, for ``x / m`` and coefficients divided by
+        ``c``, with ``m`` the row's and ``c`` the coefficients' largest magnitude;
+        ``row_scale`` (float64, 1 elsewhere, possibly inf) holds ``m * c``: the
+        true logits are ``row_scale[:, None] * z``, which ``_softmax`` scales and
+        normalises without forming them. ``row_scale`` is None when no row
+        overflowed.
         """
         with np.errstate(over="ignore", invalid="ignore"):
             z = np.asarray(X @ coef.T) + intercept
         row_scale = None
         bad = ~np.isfinite(z).all(axis=1)
         if bad.any():
-            rows = X[np.flatnonzero(bad)]
+            rows = X[np.flatnonzero(bad)].astype(np.float64)
             if sp.issparse(rows):
-                m = abs(rows).max(axis=1).toarray().ravel().astype(z.dtype)
-                scaled = sp.diags(1 / m) @ rows
+                rows = rows.tocsr()
+                m = abs(rows).max(axis=1).toarray().ravel()
+                rows.data /= np.repeat(m, np.diff(rows.indptr))
             else:
                 m = abs(rows).max(axis=1)
-                scaled = rows / m[:, None]
-            z[bad] = np.asarray(scaled @ coef.T) + intercept / m[:, None]
-            row_scale = np.ones(z.shape[0], dtype=z.dtype)
-            row_scale[bad] = m
+                rows /= m[:, None]
+            W, b = np.asarray(coef, np.float64), np.asarray(intercept, np.float64)
+            c = max(abs(W).max(initial=0.0), abs(b).max(initial=0.0))
+            z[bad] = np.asarray(rows @ (W / c).T) + (b / c) / m[:, None]
+            row_scale = np.ones(z.shape[0])
+            with np.errstate(over="ignore"):
+                row_scale[bad] = m * c
         if self.reference:
             z = np.column_stack([np.zeros_like(z), z])
         return z, row_scale

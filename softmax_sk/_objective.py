@@ -16,7 +16,8 @@ class Objective:
         self.loss = loss
         self.penalty = penalty
         self.n_passes = 0
-        # Relative precision of objective values (the loss is summed in X's dtype).
+        # Relative precision of objective values: the per-row losses are computed in
+        # X's dtype (their float64 sum adds no error of its own).
         self.eps = float(np.finfo(loss.dtype).eps)
         self.has_l1 = penalty.has_l1
         self.has_l2 = penalty.l2 > 0

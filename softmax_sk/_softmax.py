@@ -277,6 +277,15 @@ def _hessian_rows_inplace(r, q, inv_scale, bias=None):
     return r
 
 
+def _scaled_logits(z, row_scale):
+    """``row_scale[:, None] * z`` (see ``_scaled_softmax``): +-inf where it overflows,
+    0 where ``z`` is 0 whatever the scale."""
+    if row_scale is None:
+        return z
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.where(z == 0, 0.0, z * row_scale[:, None]).astype(z.dtype)
+
+
 def _scaled_softmax(z, row_scale, log=False):
     """Softmax (or log-softmax) along axis 1 of ``row_scale[:, None] * z``, never formed.
 
@@ -286,9 +295,10 @@ def _scaled_softmax(z, row_scale, log=False):
     and at worst ``-inf`` elsewhere, so the result has no NaN.
     """
     shifted, _ = _shifted(z, 1, np)
-    if row_scale is not None:
-        with np.errstate(over="ignore"):
-            shifted *= row_scale[:, None]
+    if row_scale is not None:  # <= 0 times a positive scale: 0 stays 0 even times inf
+        with np.errstate(over="ignore", invalid="ignore"):
+            scaled = np.where(shifted < 0, shifted * row_scale[:, None], 0.0)
+            shifted = scaled.astype(z.dtype)
     if log:
         return shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
     e = np.exp(shifted)

@@ -284,3 +284,21 @@ def test_fit_adds_little_memory_next_to_X(solver):
     finally:
         tracemalloc.stop()
     assert peak < 0.5 * X.nbytes
+
+
+def test_probabilities_finite_when_float32_coefficients_overflow_the_logits():
+    """Logits past float32's range from huge coefficients (not huge X): the probabilities
+    are those of the float64 logits, which do not overflow."""
+    X, y = make_problem(3)
+    clf = SoftmaxRegressionClassifier().fit(X.astype(np.float32), y)
+    rng = np.random.default_rng(0)
+    clf.coef_ = (rng.uniform(-1, 1, size=clf.coef_.shape) * 3e38).astype(np.float32)
+    X_new = X[:20].astype(np.float32)
+    z64 = X_new.astype(np.float64) @ clf.coef_.T.astype(np.float64) + clf.intercept_
+    with np.errstate(over="ignore"):
+        assert np.isinf(X_new @ clf.coef_.T).any()  # the float32 logits overflow
+    p = clf.predict_proba(X_new)
+    assert p.dtype == np.float32 and np.all(np.isfinite(p))
+    np.testing.assert_allclose(p, scipy_softmax(z64, axis=1), atol=1e-6)
+    np.testing.assert_array_equal(clf.predict(X_new), clf.classes_[z64.argmax(axis=1)])
+    assert not np.isnan(clf.decision_function(X_new)).any()

@@ -272,6 +272,9 @@ def test_penalised_and_class_weighted_fits_are_refused(anes):
             clf = SoftmaxRegressionClassifier(max_iter=100, **params).fit(X, y)
         with pytest.raises(ValueError, match=match):
             clf.inference(X, y)
+        # What the model was fitted with counts, not parameters set since.
+        with pytest.raises(ValueError, match=match):
+            clf.set_params(C=np.inf, class_weight=None).inference(X, y)
 
 
 def test_bad_input(anes):

@@ -78,7 +78,7 @@ def test_default_fit_is_within_1e_4_of_the_optimum(kind, dtype):
 
 
 def test_gradient_rule_alone_stops_early_on_a_weak_penalty():
-    """The defect the new rule fixes, kept visible: with the rule of 0.2 (gradient
+    """The defect the new rule fixes, kept visible: with the rule of 0.1 (gradient
     alone) the default fit stops far above 1e-4."""
     X, y, C = _kind("weak_penalty")
     f_star = _reference(X, y, C)

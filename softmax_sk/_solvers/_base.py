@@ -1,8 +1,9 @@
 """What solvers may call, what they return, and the pieces they share.
 
-Stopping rule: a solver has converged when the max-norm of the minimum-norm
-subgradient of the scaled objective (the plain gradient without an L1 term) is
-at most ``tol``. The objective is the mean cross-entropy plus the scaled
+Stopping rule (``Monitor``): the max-norm of the minimum-norm subgradient of the
+scaled objective (the plain gradient without an L1 term) is at most ``tol`` and,
+when a target is given, the solver's estimate of the relative suboptimality is
+at most the target. The objective is the mean cross-entropy plus the scaled
 penalty (see ``softmax_sk._loss``), so ``tol`` does not depend on the number of
 samples or on ``C``'s effect on the loss scale.
 """
