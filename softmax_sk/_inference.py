@@ -380,9 +380,9 @@ def infer(
             )
         B[:, free] += step.reshape(free.size, -1).T  # the last, tiny step is kept too
         moved += step
+        steps += 1
         if size <= _STEP_DONE or it == _MAX_NEWTON:
             break
-        steps += 1
     params = B[:, free]
     if cov_type != "nonrobust":
         cov = _sandwich(cov, blocks, B, free, fit_intercept, cov_type, sample_weight.sum())
@@ -402,7 +402,7 @@ def infer(
         fit_intercept=bool(fit_intercept),
         refinement=(steps, float(np.max(np.abs(moved) / se))),
         margeff_args=(blocks, B, free, fit_intercept, X.shape[1]),
-        n_groups=None if codes is None else int(codes.max() + 1),
+        n_groups=None if codes is None else int(np.unique(codes[sample_weight > 0]).size),
     )
 
 
@@ -459,7 +459,7 @@ def _sandwich(bread, blocks, B, free, fit_intercept, cov_type, nobs):
         for block in blocks:  # partial cluster sums land in their clusters' rows
             codes, part = cluster_scores_block(block, B, free, fit_intercept)
             sums[codes] += part
-        present = np.unique(np.concatenate([b.groups for b in blocks]))
+        present = np.unique(np.concatenate([b.groups[b.weights > 0] for b in blocks]))
         g = present.size
         if g < 2:
             raise ValueError(f"cov_type='cluster' needs at least 2 clusters, got {g}.")

@@ -63,3 +63,26 @@ def test_the_objective_provides_the_protocol():
     loss = SoftmaxLoss(np.eye(3, 2), np.arange(3), np.ones(3), layout)
     obj = _objective.Objective(loss, ElasticNet(0.1, 0.1, layout.penalized()))
     assert all(hasattr(obj, name) for name in _protocol_members(Objective))
+
+
+def test_the_softmax_loss_provides_the_data_term_protocol():
+    import numpy as np
+
+    from softmax_sk._layout import Layout
+    from softmax_sk._loss import DataTerm, SoftmaxLoss
+
+    loss = SoftmaxLoss(np.eye(3, 2), np.arange(3), np.ones(3), Layout(2, 3, True))
+    assert all(hasattr(loss, name) for name in _protocol_members(DataTerm))
+    assert _used_on_loss(_objective) <= _protocol_members(DataTerm)
+
+
+def _used_on_loss(module):
+    """Names the objective reads as ``self.loss.<name>``."""
+    tree = ast.parse(inspect.getsource(module))
+    return {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Attribute)
+        and node.value.attr == "loss"
+    }
