@@ -2,6 +2,7 @@
 
 from ._estimator import SoftmaxRegressionClassifier
 from ._inference import InferenceResults, MarginalEffects
+from ._persistence import TRUSTED_TYPES
 from ._show_versions import show_versions
 from ._softmax import log_softmax, logsumexp, softmax
 
@@ -15,5 +16,6 @@ __all__ = [
     "logsumexp",
     "show_versions",
     "softmax",
+    "TRUSTED_TYPES",
     "__version__",
 ]

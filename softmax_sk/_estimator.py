@@ -27,12 +27,13 @@ from ._objective import Objective
 from ._penalty import ElasticNet
 from ._softmax import _scaled_logits, _scaled_softmax
 from ._solvers import SOLVERS, choose_solver
+from ._sparse_coef import SparseCoefMixin
 
 _SPARSE_FORMATS = ["csr", "csc"]
 _DTYPES = [np.float64, np.float32]
 
 
-class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
+class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimator):
     """Softmax (multinomial logistic) regression.
 
     Minimises scikit-learn's ``LogisticRegression`` objective,
@@ -99,6 +100,7 @@ class SoftmaxRegressionClassifier(ClassifierMixin, BaseEstimator):
         The class labels.
     coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
         Weights; one row for two classes (the positive class ``classes_[1]``).
+        A scipy CSR matrix after ``sparsify()``.
     intercept_ : ndarray of shape (1,) or (n_classes,)
         Intercepts (zeros when ``fit_intercept=False``).
     n_iter_ : ndarray of shape (1,)

@@ -70,7 +70,7 @@ class Layout(NamedTuple):
         """The flat float64 ``w`` of a model's ``coef_`` and ``intercept_``."""
         w = self.zeros()
         weights, bias = self.split(w)
-        weights[...] = np.asarray(coef).T
+        weights[...] = _dense(coef).T
         if bias is not None:
             bias[...] = intercept
         return w
@@ -104,7 +104,7 @@ class Layout(NamedTuple):
         overflowed.
         """
         with np.errstate(over="ignore", invalid="ignore"):
-            z = np.asarray(X @ coef.T) + intercept
+            z = _dense(X @ coef.T) + intercept  # coef_ may be sparse (sparsify())
         row_scale = None
         bad = ~np.isfinite(z).all(axis=1)
         if bad.any():
@@ -116,7 +116,7 @@ class Layout(NamedTuple):
             else:
                 m = abs(rows).max(axis=1)
                 rows /= m[:, None]
-            W, b = np.asarray(coef, np.float64), np.asarray(intercept, np.float64)
+            W, b = np.asarray(_dense(coef), np.float64), np.asarray(intercept, np.float64)
             c = max(abs(W).max(initial=0.0), abs(b).max(initial=0.0))
             z[bad] = np.asarray(rows @ (W / c).T) + (b / c) / m[:, None]
             row_scale = np.ones(z.shape[0])
@@ -137,7 +137,7 @@ class Layout(NamedTuple):
         intercept), one float64 column per class, column ``base`` zero. Two
         classes are stored that way already, with class 0 as reference.
         """
-        weights = np.asarray(coef, dtype=np.float64).T  # (n_features, k)
+        weights = np.asarray(_dense(coef), np.float64).T  # (n_features, k)
         rows = [weights]
         if self.fit_intercept:
             rows.append(np.asarray(intercept, dtype=np.float64)[None, :])
@@ -145,3 +145,9 @@ class Layout(NamedTuple):
         if self.reference:
             W = np.column_stack([np.zeros(self.n_dof), W])
         return W - W[:, [base]]
+
+
+def _dense(a):
+    """``a`` as an ndarray: a sparse matrix (a ``coef_`` after ``sparsify()``, or the
+    product of sparse X with it) is expanded."""
+    return a.toarray() if sp.issparse(a) else np.asarray(a)
