@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import warnings
+from pathlib import Path
 
 from . import __version__
 from ._cli_data import UserError
@@ -85,6 +86,11 @@ def _fit(args):
     from ._cli_model import save_model
     from ._estimator import SoftmaxRegressionClassifier
 
+    folder = Path(args.model).resolve().parent
+    if not folder.is_dir():
+        raise UserError(
+            f"the folder of --model {args.model!r} does not exist", "create it first", code=2
+        )
     frame = read_table(args.data)
     y = target_values(frame, args.target, args.data)
     columns = split_columns(frame, args.target, args.drop)
@@ -203,7 +209,9 @@ def _evaluate(args):
         return 0
     print(f"rows      {report['rows']}")
     print(f"accuracy  {report['accuracy']:.6f}")
-    print(f"log-loss  {'undefined (classes the model never saw)' if loss is None else f'{loss:.6f}'}")
+    print(
+        f"log-loss  {'undefined (classes the model never saw)' if loss is None else f'{loss:.6f}'}"
+    )
     width = max(len(str(c)) for c in labels + ["class"])
     print(f"\n{'class':>{width}s} {'precision':>9s} {'recall':>9s} {'support':>8s}")
     for c, p, r, s in zip(labels, precision, recall, support, strict=True):
@@ -267,8 +275,15 @@ def _parser():
     fit.add_argument(
         "--drop", action="append", default=[], metavar="COLUMN", help="a column not to use"
     )
-    fit.add_argument("--C", type=_number(float, 0, math.inf, low_open=True), default=1.0, help="inverse penalty strength (inf: none)")
-    fit.add_argument("--l1-ratio", type=_number(float, 0, 1), default=0.0, help="L1 share of the penalty")
+    fit.add_argument(
+        "--C",
+        type=_number(float, 0, math.inf, low_open=True),
+        default=1.0,
+        help="inverse penalty strength (inf: none)",
+    )
+    fit.add_argument(
+        "--l1-ratio", type=_number(float, 0, 1), default=0.0, help="L1 share of the penalty"
+    )
     fit.add_argument("--solver", choices=["auto", *SOLVERS], default="auto")
     fit.add_argument("--max-iter", type=_number(int, 0, math.inf), default=100)
     fit.add_argument("--tol", type=_number(float, 0, math.inf), default=1e-4)

@@ -70,9 +70,7 @@ def read_table(path):
         ) from None
     if frame.shape[1] == 0 or frame.shape[0] == 0:
         raise UserError(
-            f"{str(path)!r} has no rows"
-            if frame.shape[1]
-            else f"{str(path)!r} has no columns",
+            f"{str(path)!r} has no rows" if frame.shape[1] else f"{str(path)!r} has no columns",
             "give a file with a header and at least one row",
         )
     frame.columns = [str(c) for c in frame.columns]
