@@ -12,6 +12,7 @@ never a traceback. Needs the ``cli`` extra (pandas, skops, pyarrow).
 """
 
 import argparse
+import contextlib
 import math
 import sys
 import threading
@@ -79,6 +80,7 @@ def _fit(args):
     from ._cli_data import (
         build_pipeline,
         check_complete,
+        need,
         read_table,
         split_columns,
         target_values,
@@ -86,6 +88,7 @@ def _fit(args):
     from ._cli_model import save_model
     from ._estimator import SoftmaxRegressionClassifier
 
+    need("skops.io")  # before a long fit, not after it
     folder = Path(args.model).resolve().parent
     if not folder.is_dir():
         raise UserError(
@@ -119,10 +122,7 @@ def _fit(args):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         try:
-            if show:
-                with Progress(label, sys.stderr):
-                    pipeline.fit(frame[names], y)
-            else:
+            with Progress(label, sys.stderr) if show else contextlib.nullcontext():
                 pipeline.fit(frame[names], y)
         except ValueError as exc:  # the estimator's parameter and data checks
             raise UserError(f"the fit failed: {exc}", "change the options or the data") from None

@@ -27,7 +27,8 @@ def need(module, extra="cli"):
         return importlib.import_module(module)
     except ImportError:
         raise UserError(
-            f"the command line needs the Python package {module!r}, which is not installed",
+            f"the command line needs the Python package {module.split('.')[0]!r}, which is "
+            "not installed",
             f"install it with: pip install 'softmax-sk[{extra}]'",
         ) from None
 

@@ -254,6 +254,13 @@ def test_bad_options_exit_2(option, files, tmp_path, capsys):
     assert option[0] in capsys.readouterr().err
 
 
+def test_a_missing_extra_is_named_before_fitting(files, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "skops.io", None)  # import skops.io raises ImportError
+    assert fit(files / "train.csv", tmp_path / "m.skops") == 1
+    err = capsys.readouterr().err
+    assert "'skops'" in err and "softmax-sk[cli]" in err
+
+
 def test_a_mistake_in_a_real_process_has_no_traceback(tmp_path):
     done = cli("fit", tmp_path / "missing.csv", "--target", "y", "--model", tmp_path / "m.skops")
     assert done.returncode == 2
