@@ -154,9 +154,9 @@ def _predict(args):
     frame = read_table(args.data)
     X = features(frame, model["columns"], args.data)
     pipeline = model["pipeline"]
-    out = pd.DataFrame({model["target"]: pipeline.predict(X)})
+    out = pd.DataFrame({model["target"]: _apply(pipeline.predict, X, args.data)})
     if args.proba:
-        proba = pipeline.predict_proba(X)
+        proba = _apply(pipeline.predict_proba, X, args.data)
         for k, label in enumerate(pipeline.classes_):
             out[f"proba_{label}"] = proba[:, k]
     write_table(out, args.out)
@@ -184,13 +184,14 @@ def _evaluate(args):
     X = features(frame, model["columns"], args.data)
     pipeline = model["pipeline"]
     classes = pipeline.classes_
-    y_pred = pipeline.predict(X)
+    y_pred = _apply(pipeline.predict, X, args.data)
     unseen = sorted(set(y.tolist()) - set(classes.tolist()), key=str)
     labels = list(classes.tolist()) + unseen
     precision, recall, _, support = precision_recall_fscore_support(
         y, y_pred, labels=labels, zero_division=0.0
     )
-    loss = None if unseen else float(log_loss(y, pipeline.predict_proba(X), labels=classes))
+    proba = None if unseen else _apply(pipeline.predict_proba, X, args.data)
+    loss = None if unseen else float(log_loss(y, proba, labels=classes))
     report = {
         "rows": int(len(y)),
         "accuracy": float(accuracy_score(y, y_pred)),
@@ -229,6 +230,14 @@ def _evaluate(args):
             file=sys.stderr,
         )
     return 0
+
+
+def _apply(method, X, source):
+    """``method(X)``, with scikit-learn's complaints about the data (inf, say) as a user error."""
+    try:
+        return method(X)
+    except ValueError as exc:
+        raise UserError(f"cannot apply the model to {source!r}: {exc}", "check the data") from None
 
 
 def _plain(value):

@@ -18,8 +18,9 @@ from . import __version__
 from ._cli_data import UserError, need
 
 FORMAT = "softmax-sk model"
-# The types a model file holds beyond those skops trusts by default; a file with
-# any other type was not written by `softmax-sk fit` of this version.
+# The types of the pipeline a model file holds (skops already trusts the
+# scikit-learn ones by default); a file holding any type outside skops' defaults
+# and this list was not written by `softmax-sk fit` of this version.
 TRUSTED = (
     "softmax_sk._estimator.SoftmaxRegressionClassifier",
     "sklearn.compose._column_transformer.ColumnTransformer",

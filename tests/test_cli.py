@@ -178,6 +178,7 @@ def _bad_inputs(root, model_file):
     (root / "garbage.parquet").write_bytes(b"not a parquet file at all")
     train.drop(columns="colour").to_csv(root / "no_colour.csv", index=False)
     train.assign(x2="unknown").to_csv(root / "text_x2.csv", index=False)
+    train.assign(x1=np.inf).to_csv(root / "inf.csv", index=False)
     (root / "model.txt.skops").write_text("not a model")
     saved = sio.load(model_file, trusted=list(TRUSTED))
     sio.dump({**saved, "softmax_sk_version": "0.1.0"}, root / "old.skops")
@@ -231,6 +232,7 @@ def _bad_inputs(root, model_file):
             ["softmax-sk 0.1.0", __version__, "softmax-sk==0.1.0"],
         ),
         (["evaluate", str(root / "foreign.skops"), ok], 1, ["Unknown", "another"]),
+        (["evaluate", model, str(root / "inf.csv")], 1, ["cannot apply the model", "infinity"]),
         (["evaluate", model, ok, "--target", "kind"], 2, ["no column 'kind'"]),
     ]
 
