@@ -184,6 +184,13 @@ def _evaluate(args):
     X = features(frame, model["columns"], args.data)
     pipeline = model["pipeline"]
     classes = pipeline.classes_
+    kinds = ["numbers" if np.asarray(a).dtype.kind in "biuf" else "text" for a in (y, classes)]
+    if kinds[0] != kinds[1]:
+        raise UserError(
+            f"column {target!r} of {args.data!r} holds {kinds[0]}, but the model's classes "
+            f"are {kinds[1]} ({', '.join(map(str, classes[:5]))})",
+            "give the column of true classes the model was fitted to predict",
+        )
     y_pred = _apply(pipeline.predict, X, args.data)
     unseen = sorted(set(y.tolist()) - set(classes.tolist()), key=str)
     labels = list(classes.tolist()) + unseen

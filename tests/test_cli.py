@@ -234,6 +234,7 @@ def _bad_inputs(root, model_file):
         (["evaluate", str(root / "foreign.skops"), ok], 1, ["Unknown", "another"]),
         (["evaluate", model, str(root / "inf.csv")], 1, ["cannot apply the model", "infinity"]),
         (["evaluate", model, ok, "--target", "kind"], 2, ["no column 'kind'"]),
+        (["evaluate", model, ok, "--target", "x1"], 1, ["holds numbers", "ash"]),
     ]
 
 
