@@ -127,6 +127,7 @@ def _fit(args):
         except ValueError as exc:  # the estimator's parameter and data checks
             raise UserError(f"the fit failed: {exc}", "change the options or the data") from None
     seconds = time.perf_counter() - start
+    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
     for w in caught:
         if issubclass(w.category, ConvergenceWarning):
             print(f"{PROG}: warning: {w.message}", file=sys.stderr)
@@ -138,7 +139,7 @@ def _fit(args):
         f"fitted {len(frame)} rows in {seconds:.2f} s: {n_classes} classes, "
         f"{len(columns['numeric'])} numeric and {len(columns['categorical'])} categorical "
         f"columns, solver {fitted.solver_}, {int(fitted.n_iter_[0])} iterations, "
-        f"{'converged' if fitted.convergence_['converged'] else 'NOT converged'}; "
+        f"{'converged' if converged else 'NOT converged'}; "
         f"training accuracy {pipeline.score(frame[names], y):.4f}"
     )
     print(f"model saved to {args.model}")
