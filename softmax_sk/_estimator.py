@@ -289,11 +289,7 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
                 log.iteration(*report)
             return callbacks.iteration(*report)
 
-        options = {
-            "refresh_every": loss.preconditioner_refresh,
-            "target": self._target(),
-            "on_iteration": on_iteration,
-        }
+        options = {"refresh_every": loss.preconditioner_refresh, "target": self._target()}
         with loss.running():
             result = entry.function(
                 obj,
@@ -301,6 +297,7 @@ class SoftmaxRegressionClassifier(CallbackSupportMixin, ClassifierMixin, BaseEst
                 tol=float(self.tol),
                 max_iter=int(self.max_iter),
                 verbose=int(self.verbose),
+                on_iteration=on_iteration,
                 **{name: options[name] for name in entry.options},
             )
         if log is not None:
