@@ -1,5 +1,6 @@
 """softmax-sk: fast, exact softmax (multinomial logistic) regression for scikit-learn."""
 
+from ._cv import SoftmaxRegressionCV
 from ._estimator import SoftmaxRegressionClassifier
 from ._inference import InferenceResults, MarginalEffects
 from ._show_versions import show_versions
@@ -9,6 +10,7 @@ __version__ = "0.2.0"
 
 __all__ = [
     "SoftmaxRegressionClassifier",
+    "SoftmaxRegressionCV",
     "InferenceResults",
     "MarginalEffects",
     "log_softmax",
