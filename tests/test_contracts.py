@@ -16,16 +16,19 @@ def _protocol_members(protocol):
     return names
 
 
-def _used_on_obj(module):
-    """Names read as ``obj.<name>`` anywhere in a module's source."""
+def _attributes_read(module, owner):
+    """Names read as ``<x>.<name>`` in a module's source, for the ``<x>`` nodes ``owner`` accepts."""
     tree = ast.parse(inspect.getsource(module))
     return {
         node.attr
         for node in ast.walk(tree)
-        if isinstance(node, ast.Attribute)
-        and isinstance(node.value, ast.Name)
-        and node.value.id == "obj"
+        if isinstance(node, ast.Attribute) and owner(node.value)
     }
+
+
+def _used_on_obj(module):
+    """Names read as ``obj.<name>``."""
+    return _attributes_read(module, lambda x: isinstance(x, ast.Name) and x.id == "obj")
 
 
 @pytest.mark.parametrize("name", sorted(SOLVERS))
@@ -78,11 +81,4 @@ def test_the_softmax_loss_provides_the_data_term_protocol():
 
 def _used_on_loss(module):
     """Names the objective reads as ``self.loss.<name>``."""
-    tree = ast.parse(inspect.getsource(module))
-    return {
-        node.attr
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Attribute)
-        and isinstance(node.value, ast.Attribute)
-        and node.value.attr == "loss"
-    }
+    return _attributes_read(module, lambda x: isinstance(x, ast.Attribute) and x.attr == "loss")
