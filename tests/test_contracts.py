@@ -17,7 +17,7 @@ def _protocol_members(protocol):
 
 
 def _attributes_read(module, owner):
-    """Names read as ``<x>.<name>`` in a module's source, for the ``<x>`` nodes ``owner`` accepts."""
+    """Names read as ``<x>.<name>`` in a module, for the ``<x>`` nodes ``owner`` accepts."""
     tree = ast.parse(inspect.getsource(module))
     return {
         node.attr
