@@ -17,6 +17,12 @@ CONFIGURATIONS = [
     SoftmaxRegressionClassifier(solver="owlqn"),
     SoftmaxRegressionClassifier(l1_ratio=0.5),
     SoftmaxRegressionClassifier(l1_ratio=1.0),
+    SoftmaxRegressionClassifier(label_smoothing=0.1),
+    # smoothing with unequal class weights fits dense smoothed targets; at tol=1e-4 weighted and
+    # repeated rows stop 1e-8 apart in decision_function (rounding), past the check's rtol=1e-7
+    SoftmaxRegressionClassifier(
+        label_smoothing=0.2, class_weight="balanced", solver="newton-cg", tol=1e-8, max_iter=500
+    ),
 ]
 
 
