@@ -137,6 +137,20 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
     array([[0.982, 0.018, 0.   ]])
     >>> round(clf.score(X, y), 3)
     0.973
+
+    Class probabilities as targets (here smoothed labels), and an offset per
+    sample and class added to the logits:
+
+    >>> import numpy as np
+    >>> P = 0.9 * np.eye(3)[y] + 0.1 / 3
+    >>> soft = SoftmaxRegressionClassifier(max_iter=200).fit(X, y_proba=P)
+    >>> soft.classes_
+    array([0, 1, 2])
+    >>> offset = np.zeros((len(X), 3))
+    >>> offset[:, 2] = 1.0  # a prior shift towards class 2
+    >>> shifted = SoftmaxRegressionClassifier(max_iter=200).fit(X, y, offset=offset)
+    >>> shifted.predict(X[:2], offset=offset[:2])
+    array([0, 0])
     """
 
     def __init__(
@@ -207,7 +221,7 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         y_proba : array-like of shape (n_samples, n_classes), default=None
             Each sample's probability of each class (distillation, aggregated or
             noisy labels): rows of non-negative values summing to 1 (within
-            1e-6). The cross-entropy against each row is minimised; one-hot rows
+            1e-6, a little more for float32 rows of many classes). The cross-entropy against each row is minimised; one-hot rows
             fit as their labels do. ``classes_`` becomes ``arange(n_classes)``,
             or the column labels of a DataFrame, in column order.
         offset : array-like of shape (n_samples,) or (n_samples, n_classes), default=None
@@ -282,7 +296,9 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
             )
         coef, intercept = layout.unpack(result.x, X.dtype)
         if not result.converged:
-            self._warn_not_converged(solver, result, X, y_idx, layout, coef, intercept)
+            # (the separation advice reads labels and logits without offsets)
+            labels = y_idx if offset is None else None
+            self._warn_not_converged(solver, result, X, labels, layout, coef, intercept)
 
         self.classes_ = classes
         self.coef_, self.intercept_ = coef, intercept

@@ -315,6 +315,15 @@ def test_label_smoothing_equals_smoothed_y_proba(n_classes, solver, class_weight
     assert np.abs(plain.coef_).sum() > np.abs(smooth.coef_).sum()
 
 
+def test_label_smoothing_applies_to_y_proba_as_in_pytorch():
+    X, y, rng = _data(n_classes=3)
+    P = rng.dirichlet(np.ones(3), size=len(X))
+    eps = 0.25
+    a = SoftmaxRegressionClassifier(label_smoothing=eps, **TIGHT).fit(X, y_proba=P)
+    b = SoftmaxRegressionClassifier(**TIGHT).fit(X, y_proba=(1 - eps) * P + eps / 3)
+    np.testing.assert_allclose(a.coef_, b.coef_, atol=1e-8)
+
+
 def test_label_smoothing_minimises_pytorchs_smoothed_cross_entropy():
     """At the fit, no small step lowers the objective written with the smoothed targets."""
     X, y, rng = _data(n_classes=3)
