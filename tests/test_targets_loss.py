@@ -10,6 +10,7 @@ and the numpy fallback against the default.
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from conftest import assert_hessp_matches_differences
 from scipy.special import logsumexp as scipy_logsumexp
 from sklearn.metrics import log_loss
 
@@ -99,16 +100,7 @@ def test_gradient_against_central_differences(case):
 @pytest.mark.parametrize("case", CASES)
 def test_hessp_against_central_differences_of_gradient(case):
     loss, w, *_ = _problem(*case)
-    f, g, hessp = loss.gradient_hessp(w)
-    f2, g2 = loss.loss_gradient(w)
-    assert f == pytest.approx(f2, rel=1e-14)
-    np.testing.assert_allclose(g, g2, rtol=1e-13, atol=1e-15)
-    rng = np.random.default_rng(1)
-    eps = 1e-5
-    for _ in range(2):
-        v = rng.normal(size=w.size)
-        fd = (loss.loss_gradient(w + eps * v)[1] - loss.loss_gradient(w - eps * v)[1]) / (2 * eps)
-        np.testing.assert_allclose(hessp(v), fd, rtol=1e-6, atol=1e-9)
+    assert_hessp_matches_differences(loss, w, directions=2)
 
 
 @pytest.mark.parametrize("case", CASES)
