@@ -263,6 +263,7 @@ def test_offset_through_pipeline_and_grid_search_with_metadata_routing():
         clf = SoftmaxRegressionClassifier()
         clf.set_fit_request(offset=True).set_predict_proba_request(offset=True)
         clf.set_predict_request(offset=True).set_score_request(offset=True)
+        clf.set_decision_function_request(offset=True).set_predict_log_proba_request(offset=True)
         pipe = make_pipeline(StandardScaler(), clf).fit(X, y, offset=o)
         Xs = StandardScaler().fit_transform(X)
         direct = SoftmaxRegressionClassifier().fit(Xs, y, offset=o)
@@ -271,6 +272,19 @@ def test_offset_through_pipeline_and_grid_search_with_metadata_routing():
             pipe.predict_proba(X, offset=o), direct.predict_proba(Xs, offset=o), rtol=1e-10
         )
         assert (pipe.predict(X, offset=o) == direct.predict(Xs, offset=o)).all()
+        for method in ("decision_function", "predict_log_proba"):
+            np.testing.assert_allclose(
+                getattr(pipe, method)(X, offset=o), getattr(direct, method)(Xs, offset=o)
+            )
+        # probability targets route the same way (distillation in a pipeline)
+        P = 0.8 * np.eye(3)[y] + 0.2 / 3
+        soft = make_pipeline(
+            StandardScaler(), SoftmaxRegressionClassifier().set_fit_request(y_proba=True)
+        )
+        soft.fit(X, y_proba=P)
+        np.testing.assert_allclose(
+            soft[-1].coef_, SoftmaxRegressionClassifier().fit(Xs, y_proba=P).coef_
+        )
 
         cv = KFold(3)
         search = GridSearchCV(clf, {"C": [0.1, 10.0]}, cv=cv).fit(X, y, offset=o)
