@@ -221,8 +221,9 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         y_proba : array-like of shape (n_samples, n_classes), default=None
             Each sample's probability of each class (distillation, aggregated or
             noisy labels): rows of non-negative values summing to 1 (within
-            1e-6, a little more for float32 rows of many classes). The cross-entropy against each row is minimised; one-hot rows
-            fit as their labels do. ``classes_`` becomes ``arange(n_classes)``,
+            1e-6, a little more for float32 rows of many classes). The
+            cross-entropy against each row is minimised; one-hot rows fit as
+            their labels do. ``classes_`` becomes ``arange(n_classes)``,
             or the column labels of a DataFrame, in column order.
         offset : array-like of shape (n_samples,) or (n_samples, n_classes), default=None
             Added to each sample's logits, not fitted (an exposure, a base model's
