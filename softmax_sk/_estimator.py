@@ -224,7 +224,8 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
             1e-6, a little more for float32 rows of many classes). The
             cross-entropy against each row is minimised; one-hot rows fit as
             their labels do. ``classes_`` becomes ``arange(n_classes)``,
-            or the column labels of a DataFrame, in column order.
+            or the column labels of a DataFrame, sorted (as ``classes_``
+            always is; the columns are matched to them).
         offset : array-like of shape (n_samples,) or (n_samples, n_classes), default=None
             Added to each sample's logits, not fitted (an exposure, a base model's
             margins). Shape (n_samples,) with two classes only: added to the logit

@@ -36,8 +36,10 @@ def proba_tolerance(dtype, n_classes):
 def check_y_proba(y_proba, n_samples):
     """``(classes, Y)``: the validated targets as float64 rows that sum to 1.
 
-    ``classes`` is ``arange(K)``, or the column labels of a pandas DataFrame, in
-    column order.
+    ``classes`` is ``arange(K)``, or the column labels of a pandas DataFrame,
+    sorted as scikit-learn's ``classes_`` always are (metrics and calibration
+    read ``predict_proba``'s columns in sorted label order), with ``Y``'s
+    columns in the same order.
     """
     columns = getattr(y_proba, "columns", None)
     if sp.issparse(y_proba):
@@ -65,13 +67,21 @@ def check_y_proba(y_proba, n_samples):
             f"{sums[bad[0]]!r} ({bad.size} rows in all). Divide each row by its sum first "
             "if the rows are counts or unnormalised scores."
         )
-    if columns is not None:
-        classes = np.asarray(columns)
-        if np.unique(classes).size != classes.size:
-            raise ValueError(f"y_proba's column labels must be distinct, got {list(columns)}.")
-    else:
-        classes = np.arange(Y.shape[1])
-    return classes, Y / sums[:, None]
+    Y = Y / sums[:, None]
+    if columns is None:
+        return np.arange(Y.shape[1]), Y
+    classes = np.asarray(columns)
+    try:
+        order = np.argsort(classes, kind="stable")
+    except TypeError as error:
+        raise TypeError(
+            f"y_proba's column labels must be sortable (all strings or all numbers), got "
+            f"{list(columns)}."
+        ) from error
+    classes = classes[order]
+    if np.any(classes[1:] == classes[:-1]):
+        raise ValueError(f"y_proba's column labels must be distinct, got {list(columns)}.")
+    return classes, Y[:, order]
 
 
 def check_offset(offset, n_samples, n_classes, dtype):

@@ -99,11 +99,20 @@ def test_fractions_equal_replicated_labels(n_classes, solver, l1_ratio, class_we
 def test_one_hot_y_proba_fits_as_labels_and_dataframe_columns_are_classes():
     X, y, _ = _data()
     labels = SoftmaxRegressionClassifier(**TIGHT).fit(X, y)
-    frame = pd.DataFrame(np.eye(3)[y], columns=["cat", "ant", "bee"])  # column order kept
+    names = np.array(["cat", "ant", "bee"])
+    frame = pd.DataFrame(np.eye(3)[y], columns=names)  # classes_ sorted, columns matched
     soft = SoftmaxRegressionClassifier(**TIGHT).fit(X, y_proba=frame)
-    assert soft.classes_.tolist() == ["cat", "ant", "bee"]
-    np.testing.assert_allclose(soft.coef_, labels.coef_, atol=1e-9)
-    assert (soft.predict(X) == np.array(["cat", "ant", "bee"])[labels.predict(X)]).all()
+    assert soft.classes_.tolist() == ["ant", "bee", "cat"]
+    np.testing.assert_allclose(soft.coef_, labels.coef_[[1, 2, 0]], atol=1e-9)
+    assert (soft.predict(X) == names[labels.predict(X)]).all()
+    by_name = SoftmaxRegressionClassifier(**TIGHT).fit(X, names[y])  # the same fit by labels
+    np.testing.assert_allclose(soft.predict_proba(X), by_name.predict_proba(X), atol=1e-9)
+    with pytest.raises(TypeError, match="sortable"):
+        SoftmaxRegressionClassifier().fit(
+            X, y_proba=pd.DataFrame(np.eye(3)[y], columns=["a", 1, 2])
+        )
+    with pytest.raises(ValueError, match="distinct"):
+        SoftmaxRegressionClassifier().fit(X, y_proba=pd.DataFrame(np.eye(3)[y], columns=[0, 1, 1]))
     plain = SoftmaxRegressionClassifier(**TIGHT).fit(X, y_proba=frame.to_numpy())
     np.testing.assert_array_equal(plain.classes_, np.arange(3))
 
