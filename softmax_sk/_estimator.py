@@ -15,14 +15,14 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._array_api import check_same_namespace, get_namespace
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from . import _inference
+from . import _inference, _xp
 from ._engine import resolve_threads
 from ._layout import Layout
-from ._loss import SoftmaxLoss
 from ._objective import Objective
 from ._penalty import ElasticNet
 from ._softmax import _scaled_logits, _scaled_softmax
@@ -30,7 +30,6 @@ from ._solvers import SOLVERS, choose_solver
 from ._sparse_coef import SparseCoefMixin
 
 _SPARSE_FORMATS = ["csr", "csc"]
-_DTYPES = [np.float64, np.float32]
 
 
 class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimator):
@@ -206,9 +205,11 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
             raise
 
     def _fit(self, X, y, sample_weight):
+        xp, device = _xp.input_namespace(X, y, sample_weight)
         X, y = validate_data(
-            self, X, y, accept_sparse=_SPARSE_FORMATS, dtype=_DTYPES, multi_output=True
+            self, X, y, accept_sparse=_SPARSE_FORMATS, dtype=_xp.float_dtypes(xp), multi_output=True
         )
+        y_in, y, sample_weight = y, _xp.to_host(y), _xp.to_host(sample_weight)
         _reject_multioutput(y)
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
@@ -231,7 +232,8 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
 
         layout = Layout(X.shape[1], classes.size, bool(self.fit_intercept))
         heavy = sp.issparse(X) or classes.size > 32
-        loss = SoftmaxLoss(X, y_idx, weights, layout, n_threads=resolve_threads(self.n_jobs, heavy))
+        n_threads = resolve_threads(self.n_jobs, heavy)
+        loss = _xp.data_term(X, y_idx, weights, layout, xp, device, n_threads=n_threads)
         penalty = ElasticNet.from_C(
             self.C, self.l1_ratio, weights, layout.penalized(), scales=(sw_scale, cw_scale)
         )
@@ -249,13 +251,16 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
                 verbose=int(self.verbose),
                 **{name: options[name] for name in entry.options},
             )
-        coef, intercept = layout.unpack(result.x, X.dtype)
+        n_iter = np.array([result.n_iter], dtype=np.int32)
+        coef, intercept, n_iter = _xp.to_device(
+            (*layout.unpack(result.x, loss.dtype), n_iter), xp, device
+        )
         if not result.converged:
             self._warn_not_converged(solver, result, X, y_idx, layout, coef, intercept)
 
-        self.classes_ = classes
+        self.classes_ = _xp.like(classes, y_in)
         self.coef_, self.intercept_ = coef, intercept
-        self.n_iter_ = np.array([result.n_iter], dtype=np.int32)
+        self.n_iter_ = n_iter
         self.solver_ = solver
         self._n_passes = obj.n_passes
         # What inference() must know of the fit, whatever set_params did since.
@@ -299,10 +304,11 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
     def _warm_start_coefs(self, classes, layout):
         if not (self.warm_start and hasattr(self, "coef_")):
             return layout.zeros()
-        if layout.fits(self.coef_, self.classes_, classes):
-            return layout.pack(self.coef_, self.intercept_)
+        coef, intercept, fitted = map(_xp.to_host, (self.coef_, self.intercept_, self.classes_))
+        if layout.fits(coef, fitted, classes):
+            return layout.pack(coef, intercept)
         warnings.warn(
-            f"warm_start=True, but the previous fit had {self.classes_.size} classes and "
+            f"warm_start=True, but the previous fit had {fitted.size} classes and "
             f"{self.coef_.shape[1]} features and this one has {classes.size} and "
             f"{layout.n_features} (or other class labels): starting from zero.",
             UserWarning,
@@ -327,8 +333,8 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
                 f"magnitude is {scale:.3g}"
             )
         if np.isinf(self.C):
-            z, _ = layout.logits(X, coef, intercept)
-            if np.array_equal(z.argmax(axis=1), y_idx):
+            z, _ = _xp.logits(layout, X, coef, intercept)
+            if np.array_equal(_xp.row_argmax(z), y_idx):
                 advice.append(
                     "use a finite C: the training data is separable, so with "
                     "C=np.inf the coefficients grow without bound"
@@ -342,13 +348,18 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         )
 
     # -- prediction --------------------------------------------------------------
-    def _logits(self, X):
-        """``(z, row_scale)`` of validated new data (see ``_layout.Layout.logits``)."""
+    def _logits(self, X, method):
+        """``(z, row_scale)`` of validated new data (see ``_layout.Layout.logits``), where
+        X lives."""
         check_is_fitted(self)
+        check_same_namespace(X, self, attribute="coef_", method=method)
+        xp, _ = _xp.input_namespace(X)
         with np.errstate(over="ignore", invalid="ignore"):  # its finiteness check sums X
-            X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=_DTYPES, reset=False)
-        layout = Layout(self.n_features_in_, self.classes_.size, bool(self.fit_intercept))
-        return layout.logits(X, self.coef_, self.intercept_)
+            X = validate_data(
+                self, X, accept_sparse=_SPARSE_FORMATS, dtype=_xp.float_dtypes(xp), reset=False
+            )
+        layout = Layout(self.n_features_in_, self.classes_.shape[0], bool(self.fit_intercept))
+        return _xp.logits(layout, X, self.coef_, self.intercept_)
 
     def decision_function(self, X):
         """Logits: shape (n_samples,) for two classes (positive class), else (n_samples, n_classes).
@@ -363,8 +374,8 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
             ``X @ coef_.T + intercept_``.
         """
-        z = _scaled_logits(*self._logits(X))
-        return z[:, 1] if self.classes_.size == 2 else z
+        z = _scaled_logits(*self._logits(X, "decision_function"))
+        return z[:, 1] if self.classes_.shape[0] == 2 else z
 
     def predict(self, X):
         """Most probable class of each sample.
@@ -379,8 +390,8 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         y_pred : ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
-        z, _ = self._logits(X)
-        return self.classes_[np.argmax(z, axis=1)]
+        z, _ = self._logits(X, "predict")
+        return _xp.take_classes(self.classes_, z)
 
     def predict_proba(self, X):
         """Class probabilities, the softmax of the logits.
@@ -395,7 +406,7 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         proba : ndarray of shape (n_samples, n_classes)
             Finite, rows summing to 1, columns in the order of ``classes_``.
         """
-        return _scaled_softmax(*self._logits(X))
+        return _scaled_softmax(*self._logits(X, "predict_proba"))
 
     def predict_log_proba(self, X):
         """Log class probabilities, a log-softmax (finite where ``predict_proba`` underflows).
@@ -410,7 +421,7 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         log_proba : ndarray of shape (n_samples, n_classes)
             Columns in the order of ``classes_``.
         """
-        return _scaled_softmax(*self._logits(X), log=True)
+        return _scaled_softmax(*self._logits(X, "predict_log_proba"), log=True)
 
     # -- inference ---------------------------------------------------------------
     def inference(
@@ -485,7 +496,10 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         ValueError: The classes are (quasi-)completely separated: ...
         """
         check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=_DTYPES, reset=False)
+        _xp.require_host_model(self, "inference")
+        X = validate_data(
+            self, X, accept_sparse=_SPARSE_FORMATS, dtype=_xp.float_dtypes(None), reset=False
+        )
         y = column_or_1d(y)
         if y.shape[0] != X.shape[0]:
             raise ValueError(f"y has {y.shape[0]} samples, but X has {X.shape[0]}.")
@@ -521,6 +535,7 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        tags.array_api_support = True  # dense X on its own device: see _xp
         tags.classifier_tags.multi_label = False
         # Without an intercept every decision boundary passes through the origin,
         # so off-centre data (scikit-learn's blobs) cannot be scored well.
@@ -572,6 +587,7 @@ def _unit_max(values):
 def _feature_scale(X):
     """Largest absolute feature value (0 for empty data), without a copy of X."""
     values = X.data if sp.issparse(X) else X
-    if values.size == 0:
+    if 0 in values.shape:
         return 0.0
-    return float(max(values.max(), -values.min()))
+    xp, _ = get_namespace(values)
+    return float(max(xp.max(values), -xp.min(values)))
