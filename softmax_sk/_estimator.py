@@ -23,6 +23,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from . import _inference, _xp
 from ._engine import resolve_threads
 from ._layout import Layout
+from ._loss import SoftmaxLoss
 from ._objective import Objective
 from ._penalty import ElasticNet
 from ._softmax import _scaled_logits, _scaled_softmax
@@ -232,8 +233,11 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
 
         layout = Layout(X.shape[1], classes.size, bool(self.fit_intercept))
         heavy = sp.issparse(X) or classes.size > 32
-        n_threads = resolve_threads(self.n_jobs, heavy)
-        loss = _xp.data_term(X, y_idx, weights, layout, xp, device, n_threads=n_threads)
+        if xp is None:
+            n_threads = resolve_threads(self.n_jobs, heavy)
+            loss = SoftmaxLoss(X, y_idx, weights, layout, n_threads=n_threads)
+        else:
+            loss = _xp.device_loss(X, y_idx, weights, layout, xp, device)
         penalty = ElasticNet.from_C(
             self.C, self.l1_ratio, weights, layout.penalized(), scales=(sw_scale, cw_scale)
         )

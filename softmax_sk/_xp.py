@@ -102,12 +102,8 @@ def like(a, reference):
     return xp.asarray(a, device=device)
 
 
-def data_term(X, y, weights, layout, xp, device, *, n_threads):
-    """The data term of the fit: ``SoftmaxLoss`` on the host, ``ArrayAPILoss`` on X's device."""
-    if xp is None:
-        from ._loss import SoftmaxLoss
-
-        return SoftmaxLoss(X, y, weights, layout, n_threads=n_threads)
+def device_loss(X, y, weights, layout, xp, device):
+    """The data term of a fit on X's device (``_xp_loss``); y and weights on the host."""
     from ._xp_loss import ArrayAPILoss
 
     return ArrayAPILoss(X, y, weights, layout, xp=xp, device=device, dtype=numpy_dtype(X, xp))
