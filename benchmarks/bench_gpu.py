@@ -35,20 +35,24 @@ lives. Writes ``<out>/gpu.json`` and ``gpu.md`` (see ``benchmarks/README.md``).
 """
 
 import argparse
+import os
 import time
 import warnings
 
-import numpy as np
-import sklearn
-from bench_fit import add_out_argument, machine_line, output_folder, run_meta, write_results
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.utils._array_api import get_namespace
+os.environ.setdefault("SCIPY_ARRAY_API", "1")  # before SciPy is imported: dispatch needs it
 
-from softmax_sk import SoftmaxRegressionClassifier
-from softmax_sk._layout import Layout
-from softmax_sk._solvers._lbfgs import _two_loop
-from softmax_sk._xp_loss import ArrayAPILoss
+import numpy as np  # noqa: E402
+import sklearn  # noqa: E402
+from bench_fit import add_out_argument, machine_line, output_folder, run_meta, write_results  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.utils._array_api import get_namespace  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+from softmax_sk import SoftmaxRegressionClassifier  # noqa: E402
+from softmax_sk._layout import Layout  # noqa: E402
+from softmax_sk._solvers._lbfgs import _two_loop  # noqa: E402
+from softmax_sk._xp_loss import ArrayAPILoss  # noqa: E402
 
 TARGET = 1e-6
 TOLS = [1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9]
@@ -66,7 +70,7 @@ def make_problem(name, scale, torch, device, seed=0):
         X *= torch.rand(d, generator=g, device=device) * 1.3 + 0.2
     W = torch.randn(d, k, generator=g, device=device) * (3 / d**0.5)
     y = torch.multinomial(torch.softmax(X @ W, dim=1), 1, generator=g).ravel()
-    return X, y
+    return X, torch.unique(y, return_inverse=True)[1]  # classes 0..K-1, all present
 
 
 def objective(torch, X, y, coef, intercept, C=1.0):
@@ -231,7 +235,8 @@ def markdown(results, meta):
     lines = [
         f"`{meta['command']}`",
         "",
-        f"Machine: {machine_line(meta)}; torch {meta['torch']}, device {meta['device_name']}.",
+        f"Machine: {machine_line(meta)}; torch {meta['torch']} ({meta['torch_threads']} CPU "
+        f"threads), device {meta['device_name']}.",
         "",
         meta["note"],
         "",
@@ -281,16 +286,30 @@ def main(argv=None):
         "--scale", type=float, nargs="+", default=[1.0], help="rows x this (one per problem)"
     )
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="limit PyTorch's and BLAS's CPU threads (default: their own); on a loaded "
+        "machine more threads than free cores make every small product many times slower",
+    )
     parser.add_argument("--note", default="", help="a line for the results file")
     add_out_argument(parser)
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        threadpool_limits(args.threads)
     names = args.problems.split(",")
     scales = args.scale * len(names) if len(args.scale) == 1 else args.scale
     device_name = (
         torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else "CPU"
     )
     meta = run_meta(
-        argv, torch=torch.__version__, device=args.device, device_name=device_name, note=args.note
+        argv,
+        torch=torch.__version__,
+        torch_threads=torch.get_num_threads(),
+        device=args.device,
+        device_name=device_name,
+        note=args.note,
     )
     results = []
     with output_folder(args.out, "gpu") as out:

@@ -71,7 +71,7 @@ def _logit_gradient(block, coef, intercept, reference):
 def _pull_back(X, G, with_intercept):
     """``(n_dof, k)``: ``X^T G`` on top of ``sum_i G_i`` (the latter only with an intercept)."""
     xp = array_namespace(X)
-    weights = X.T @ G
+    weights = (G.T @ X).T  # as X.T @ G; 3-8x faster on PyTorch's CPU device (bench_gpu.py)
     if not with_intercept:
         return weights
     return xp.concat([weights, xp.sum(G, axis=0, keepdims=True)], axis=0)

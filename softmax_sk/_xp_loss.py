@@ -5,10 +5,14 @@
 ``_xp_blocks`` and ``ArrayAPIEngine``, which adds the blocks' partial sums on
 the device. The solvers keep their flat float64 iterate on the host, unchanged:
 each pass sends the coefficients to the device and brings the totals back
-(``n_dof * k`` numbers each way). For the linear-probe shape of issue #16
-(768 features, 1000 classes) that is 6 MB each way against 4 GB of X read
-twice per pass, and on PyTorch's CPU device the two copies take under 1 % of
-an evaluation (``benchmarks/results/gpu.md``).
+(``n_dof * k`` numbers each way). Measured on PyTorch's CPU device
+(``benchmarks/results/gpu.md``), the two copies cost under 1 % of an
+evaluation; what the host side does cost, for many coefficients, is the
+solver's own vector algebra (an L-BFGS two-loop recursion over 359k
+coefficients took about half an evaluation's time). On a GPU with the
+linear-probe shape of issue #16 (769k coefficients) that would be a sizeable
+share of each iteration, and solvers generic over the namespace (the iterate on
+the device, only scalars crossing) would pay; they are not written yet.
 """
 
 import contextlib
