@@ -35,6 +35,7 @@ lives. Writes ``<out>/gpu.json`` and ``gpu.md`` (see ``benchmarks/README.md``).
 """
 
 import argparse
+import contextlib
 import os
 import time
 import warnings
@@ -295,16 +296,25 @@ def main(argv=None):
     parser.add_argument("--note", default="", help="a line for the results file")
     add_out_argument(parser)
     args = parser.parse_args(argv)
+    args.argv = argv
+    torch_threads = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)
-        threadpool_limits(args.threads)
+    try:
+        with threadpool_limits(args.threads) if args.threads else contextlib.nullcontext():
+            run(args, torch)
+    finally:
+        torch.set_num_threads(torch_threads)
+
+
+def run(args, torch):
     names = args.problems.split(",")
     scales = args.scale * len(names) if len(args.scale) == 1 else args.scale
     device_name = (
         torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else "CPU"
     )
     meta = run_meta(
-        argv,
+        args.argv,
         torch=torch.__version__,
         torch_threads=torch.get_num_threads(),
         device=args.device,
