@@ -320,3 +320,26 @@ def test_warm_start_from_a_device_model():
         first = int(clf.n_iter_[0])
         clf.fit(X_xp, y_xp)
     assert first > 0 and int(clf.n_iter_[0]) == 0  # already at the optimum
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"solver": "owlqn", "l1_ratio": 0.5}, {"solver": "newton-cg", "l1_ratio": 1.0}],
+)
+def test_scikit_learns_check_of_values_in_float64(params):
+    """scikit-learn's own check with ``check_values=True``: every fitted array attribute
+    and every method's output agrees with the NumPy fit's (not among the default checks).
+    Not with PyTorch: scikit-learn's ``accuracy_score`` of integer torch labels is a
+    float32 mean, which ``score`` cannot match to float64 precision; nor in float32, where
+    ``n_iter_`` may differ by the rounding-limited stop."""
+    pytest.importorskip("array_api_strict")
+    from sklearn.utils.estimator_checks import check_array_api_input_and_values
+
+    clf = SoftmaxRegressionClassifier(tol=1e-10, **params)
+    check_array_api_input_and_values(
+        "SoftmaxRegressionClassifier",
+        clf,
+        "array_api_strict",
+        device_name="device1",
+        check_sample_weight=True,
+    )
