@@ -658,7 +658,9 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
-        tags.array_api_support = True  # dense X on its own device: see _xp
+        # Dense X on its own device (see _xp); label smoothing, like probability targets
+        # and offsets, is fitted on the host only.
+        tags.array_api_support = not self.label_smoothing
         tags.classifier_tags.multi_label = False
         # Without an intercept every decision boundary passes through the origin,
         # so off-centre data (scikit-learn's blobs) cannot be scored well.

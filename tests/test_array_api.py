@@ -365,3 +365,6 @@ def test_targets_offsets_and_smoothing_with_dispatch_say_they_need_numpy():
         model = SoftmaxRegressionClassifier().fit(Xd, xps.asarray(y))
         with pytest.raises(ValueError, match="offset is supported with NumPy input only"):
             model.predict(Xd, offset=np.zeros((60, 3)))
+    # ... and the tag says so, so scikit-learn's array-API checks skip that configuration
+    assert SoftmaxRegressionClassifier().__sklearn_tags__().array_api_support
+    assert not SoftmaxRegressionClassifier(label_smoothing=0.1).__sklearn_tags__().array_api_support
