@@ -25,7 +25,6 @@ Writes ``<out>/defaults.json`` and ``<out>/defaults.md``.
 import argparse
 import time
 import warnings
-from pathlib import Path
 
 import bench_fit
 import numpy as np
@@ -217,19 +216,18 @@ def main(argv=None):
     parser.add_argument("--dtypes", default="float64,float32")
     parser.add_argument("--scale", type=float, default=0.1, help="fraction of the full n")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    bench_fit.add_out_argument(parser)
     args = parser.parse_args(argv)
 
     meta = bench_fit.run_meta(argv, scale=args.scale)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     results = []
-    for name in args.problems.split(","):
-        for dtype in args.dtypes.split(","):
-            res = bench(name, np.dtype(dtype), args.scale, args.repeats)
-            results.append(res)
-            print(markdown([res]), flush=True)
-            bench_fit.write_results(out, "defaults", meta, results, markdown, None)
+    with bench_fit.output_folder(args.out, "defaults") as out:
+        for name in args.problems.split(","):
+            for dtype in args.dtypes.split(","):
+                res = bench(name, np.dtype(dtype), args.scale, args.repeats)
+                results.append(res)
+                print(markdown([res]), flush=True)
+                bench_fit.write_results(out, "defaults", meta, results, markdown, None)
     return results
 
 
