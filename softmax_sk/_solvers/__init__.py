@@ -22,9 +22,9 @@ class Solver(NamedTuple):
 # "owlqn" is the orthant-wise mode of the L-BFGS code; "lbfgs" refuses an L1 term,
 # as scikit-learn's does.
 SOLVERS = {
-    "lbfgs": Solver(_lbfgs.lbfgs, False, _lbfgs.NEEDS, ("refresh_every",)),
-    "newton-cg": Solver(_newton.newton_cg, True, _newton.NEEDS),
-    "owlqn": Solver(_lbfgs.lbfgs, True, _lbfgs.NEEDS, ("refresh_every",)),
+    "lbfgs": Solver(_lbfgs.lbfgs, False, _lbfgs.NEEDS, ("refresh_every", "target")),
+    "newton-cg": Solver(_newton.newton_cg, True, _newton.NEEDS, ("target",)),
+    "owlqn": Solver(_lbfgs.lbfgs, True, _lbfgs.NEEDS, ("refresh_every", "target")),
 }
 
 # Up to this many coefficients a Newton iteration (CG on Hessian-vector
