@@ -113,8 +113,9 @@ _api_page = re.sub(
     (HERE / "api" / "index.rst.in").read_text(),
     flags=re.M,
 )
-if not (HERE / "api" / "index.rst").exists() or (HERE / "api" / "index.rst").read_text() != _api_page:
-    (HERE / "api" / "index.rst").write_text(_api_page)
+_api_file = HERE / "api" / "index.rst"
+if not _api_file.exists() or _api_file.read_text() != _api_page:
+    _api_file.write_text(_api_page)
 
 
 def _check_public_names(app, env):
