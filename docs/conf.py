@@ -104,6 +104,10 @@ def _api_section(module_name):
     return "\n".join(lines)
 
 
+# The stubs autosummary writes are regenerated on every build: a stale one (of a name no
+# longer public) would be a page outside every toctree.
+shutil.rmtree(HERE / "api" / "generated", ignore_errors=True)
+
 # api/index.rst is written from api/index.rst.in, its ``.. public-names:: MODULE`` lines
 # replaced by the listing, before Sphinx (and autosummary, which reads the file as it is)
 # sees it.
