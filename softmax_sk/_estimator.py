@@ -31,6 +31,8 @@ from ._softmax import _scaled_logits, _scaled_softmax
 from ._solvers import SOLVERS, choose_solver
 from ._sparse_coef import SparseCoefMixin
 
+# The documentation of the released version; docs/conf.py checks that the API pages are there.
+DOC_URL = "https://softmax-sk.readthedocs.io/en/stable/"
 _SPARSE_FORMATS = ["csr", "csc"]
 
 
@@ -130,7 +132,7 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         The solver that ran (what ``'auto'`` resolved to).
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when X has string column names.
 
     See Also
@@ -193,6 +195,11 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.label_smoothing = label_smoothing
+
+    # The HTML repr (in Jupyter) links the estimator's name and each parameter to
+    # this page of the documentation, as scikit-learn's estimators link to theirs.
+    _doc_link_module = "softmax_sk"
+    _doc_link_template = DOC_URL + "api/generated/{estimator_module}.{estimator_name}.html"
 
     # -- fitting -----------------------------------------------------------------
     _parameter_constraints = {
