@@ -2,7 +2,9 @@
 
 A solver is a function ``solve(obj, x0, *, tol, max_iter, verbose, **options)``
 that uses only the names of the objective it lists in its module's ``NEEDS`` and
-knows nothing of the estimator or of softmax. Adding one is a new module and
+knows nothing of the estimator or of softmax; it reports each iteration
+through ``_base.Monitor`` (its ``on_iteration`` option is the caller's hook,
+``verbose`` prints lines when there is none). Adding one is a new module and
 one entry in ``SOLVERS``.
 """
 
@@ -21,10 +23,11 @@ class Solver(NamedTuple):
 
 # "owlqn" is the orthant-wise mode of the L-BFGS code; "lbfgs" refuses an L1 term,
 # as scikit-learn's does.
+_LBFGS_OPTIONS = ("refresh_every", "target", "on_iteration")
 SOLVERS = {
-    "lbfgs": Solver(_lbfgs.lbfgs, False, _lbfgs.NEEDS, ("refresh_every", "target")),
-    "newton-cg": Solver(_newton.newton_cg, True, _newton.NEEDS, ("target",)),
-    "owlqn": Solver(_lbfgs.lbfgs, True, _lbfgs.NEEDS, ("refresh_every", "target")),
+    "lbfgs": Solver(_lbfgs.lbfgs, False, _lbfgs.NEEDS, _LBFGS_OPTIONS),
+    "newton-cg": Solver(_newton.newton_cg, True, _newton.NEEDS, ("target", "on_iteration")),
+    "owlqn": Solver(_lbfgs.lbfgs, True, _lbfgs.NEEDS, _LBFGS_OPTIONS),
 }
 
 # Up to this many coefficients a Newton iteration (CG on Hessian-vector

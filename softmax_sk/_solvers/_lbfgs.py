@@ -56,8 +56,10 @@ def _two_loop(v, pairs, diagonal):
     return q
 
 
-def lbfgs(obj, x0, *, tol, max_iter, verbose=0, refresh_every=None, target=None):
-    monitor = Monitor("owlqn" if obj.has_l1 else "lbfgs", tol, verbose, target)
+def lbfgs(
+    obj, x0, *, tol, max_iter, verbose=0, refresh_every=None, target=None, on_iteration=None
+):
+    monitor = Monitor("owlqn" if obj.has_l1 else "lbfgs", tol, verbose, target, on_iteration)
     l1_mask = obj.penalized if obj.has_l1 else None
     x = np.array(x0, dtype=np.float64)
     f_s, g = obj.fun_grad(x)
@@ -104,7 +106,7 @@ def lbfgs(obj, x0, *, tol, max_iter, verbose=0, refresh_every=None, target=None)
             pairs.append((s, y, 1.0 / sy))
         x, g = x_new, g_new
         pg = obj.min_norm_subgradient(x, g)
-        if monitor.record(n_iter, F, pg, max_norm(s)):
+        if monitor.record(n_iter, x, F, pg, max_norm(s)):
             break
     decrement = _ESTIMATE_SAFETY * 0.5 * float(pg @ _two_loop(pg, pairs, diagonal))
     return monitor.result(x, n_iter, pg, F, decrement)
