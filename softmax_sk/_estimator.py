@@ -293,11 +293,7 @@ class SoftmaxRegressionClassifier(
                 log.iteration(*report)
             return callbacks.iteration(*report)
 
-        options = {
-            "refresh_every": loss.preconditioner_refresh,
-            "target": self._target(),
-            "on_iteration": on_iteration,
-        }
+        options = {"refresh_every": loss.preconditioner_refresh, "target": self._target()}
         with loss.running():
             result = entry.function(
                 obj,
@@ -305,6 +301,7 @@ class SoftmaxRegressionClassifier(
                 tol=float(self.tol),
                 max_iter=int(self.max_iter),
                 verbose=int(self.verbose),
+                on_iteration=on_iteration,
                 **{name: options[name] for name in entry.options},
             )
         if log is not None:

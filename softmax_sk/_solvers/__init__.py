@@ -1,10 +1,11 @@
 """Solvers: each takes an ``Objective`` (``_base.Objective``) and returns a ``SolverResult``.
 
-A solver is a function ``solve(obj, x0, *, tol, max_iter, verbose, **options)``
+A solver is a function
+``solve(obj, x0, *, tol, max_iter, verbose, on_iteration=None, **options)``
 that uses only the names of the objective it lists in its module's ``NEEDS`` and
-knows nothing of the estimator or of softmax; it reports each iteration
-through ``_base.Monitor`` (its ``on_iteration`` option is the caller's hook,
-``verbose`` prints lines when there is none). Adding one is a new module and
+knows nothing of the estimator or of softmax. It reports each iteration through
+``_base.Monitor``: to ``on_iteration``, the caller's hook, or as lines on stdout
+when ``verbose`` and there is no hook. Adding one is a new module and
 one entry in ``SOLVERS``.
 """
 
@@ -18,16 +19,15 @@ class Solver(NamedTuple):
     function: object
     handles_l1: bool  # whether it minimises objectives with an L1 term
     needs: frozenset  # the names of the objective it uses
-    options: tuple = ()  # keyword options it takes besides tol, max_iter, verbose
+    options: tuple = ()  # keyword options besides tol, max_iter, verbose, on_iteration
 
 
 # "owlqn" is the orthant-wise mode of the L-BFGS code; "lbfgs" refuses an L1 term,
 # as scikit-learn's does.
-_LBFGS_OPTIONS = ("refresh_every", "target", "on_iteration")
 SOLVERS = {
-    "lbfgs": Solver(_lbfgs.lbfgs, False, _lbfgs.NEEDS, _LBFGS_OPTIONS),
-    "newton-cg": Solver(_newton.newton_cg, True, _newton.NEEDS, ("target", "on_iteration")),
-    "owlqn": Solver(_lbfgs.lbfgs, True, _lbfgs.NEEDS, _LBFGS_OPTIONS),
+    "lbfgs": Solver(_lbfgs.lbfgs, False, _lbfgs.NEEDS, ("refresh_every", "target")),
+    "newton-cg": Solver(_newton.newton_cg, True, _newton.NEEDS, ("target",)),
+    "owlqn": Solver(_lbfgs.lbfgs, True, _lbfgs.NEEDS, ("refresh_every", "target")),
 }
 
 # Up to this many coefficients a Newton iteration (CG on Hessian-vector
