@@ -156,7 +156,7 @@ class _Recorder:
 
 
 def _coef(fitted):
-    if fitted is None:
+    if not hasattr(fitted, "coef_"):  # None, or another step of a pipeline
         return None
     return np.hstack([fitted.coef_, fitted.intercept_[:, None]]), fitted
 
@@ -298,3 +298,29 @@ def test_without_the_callback_api_fits_and_prints_as_usual():
     n_iter = int(lines[-1].split()[1])
     assert lines[-1] == f"n_iter {n_iter} True"
     assert lines[-2].startswith("[newton-cg] converged") and f" {n_iter} iterations" in lines[-2]
+
+
+def test_callback_set_on_a_pipeline_follows_the_iterations_of_its_step():
+    _callback_api()
+    from sklearn.callback._callback_context import get_context_path
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    class Propagated(_Recorder):
+        max_propagation_depth = None  # scikit-learn hands it to the pipeline's steps
+
+    X, y = make_problem(3)
+    rec = Propagated()
+    pipe = make_pipeline(StandardScaler(), SoftmaxRegressionClassifier()).set_callbacks(rec)
+    pipe.fit(X, y)
+    solver = pipe[-1].solver_
+    paths = [
+        [(c.estimator_name, c.task_name) for c in get_context_path(ctx)]
+        for kind, ctx, _ in rec.events
+        if kind == "end" and ctx.task_name == f"{solver}-iter"
+    ]
+    assert len(paths) == pipe[-1].n_iter_[0] + 1
+    assert all(
+        path == [("Pipeline", "fit"), ("SoftmaxRegressionClassifier", "fit"), path[-1]]
+        for path in paths
+    )
