@@ -26,7 +26,6 @@ except ImportError:  # scikit-learn < 1.9
         """Stand-in where scikit-learn has no callback API."""
 
 
-
 class FitCallbacks:
     """The callback context of one fit, fed by the solver's iterations.
 

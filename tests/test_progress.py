@@ -66,9 +66,7 @@ def test_verbose_2_prints_every_iteration_with_elapsed_time(capsys):
     log.end(True, "gradient below tol", n_iter=3, n_passes=7)
     lines = capsys.readouterr().out.splitlines()
     assert _iteration_numbers("\n".join(lines)) == [1, 2, 3]
-    assert [line.split()[-1] for line in lines[1:4]] == [
-        f"{t - times[0]:.3f}s" for t in times[1:4]
-    ]
+    assert [line.split()[-1] for line in lines[1:4]] == [f"{t - times[0]:.3f}s" for t in times[1:4]]
     assert lines[-1].endswith(f"{times[-1] - times[0]:.3f}s")
 
 

@@ -17,6 +17,7 @@ import numpy as np
 # Why a solver stopped when its ``on_iteration`` hook asked it to.
 STOPPED_MESSAGE = "stopped by a callback"
 
+
 class Objective(Protocol):
     """Everything a solver may use of the objective; each solver module lists the
     names it uses in ``NEEDS`` (checked by the tests).

@@ -56,9 +56,7 @@ def _two_loop(v, pairs, diagonal):
     return q
 
 
-def lbfgs(
-    obj, x0, *, tol, max_iter, verbose=0, refresh_every=None, target=None, on_iteration=None
-):
+def lbfgs(obj, x0, *, tol, max_iter, verbose=0, refresh_every=None, target=None, on_iteration=None):
     monitor = Monitor("owlqn" if obj.has_l1 else "lbfgs", tol, verbose, target, on_iteration)
     l1_mask = obj.penalized if obj.has_l1 else None
     x = np.array(x0, dtype=np.float64)
