@@ -11,7 +11,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from joblib import effective_n_jobs
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.metrics import get_scorer, get_scorer_names
 from sklearn.model_selection import check_cv
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -81,8 +81,9 @@ class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
         when above 1.
     refit : bool, default=True
         ``True``: the best ``(C, l1_ratio)`` by the scores summed over the folds,
-        refitted on all the data, warm-started from the folds' mean
-        coefficients at that point (as ``LogisticRegressionCV`` does).
+        refitted on all the data from zero, as ``GridSearchCV`` refits (not
+        from the folds' mean coefficients as ``LogisticRegressionCV`` does, which
+        would carry where each fold's fits stopped into the final model).
         ``False``: no refit; the coefficients are the mean over folds of each
         fold's coefficients at its own best point, and ``C_`` (``l1_ratio_``)
         the mean of those points' values.
@@ -289,15 +290,9 @@ class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
         if self.refit:
             best = np.unravel_index(np.argmax(scores.sum(axis=0)), scores.shape[1:])
             C, l1_ratio = Cs[best[0]], l1_ratios[best[1]]
-            final = base.set_params(C=C, l1_ratio=l1_ratio, warm_start=True, n_jobs=None)
-            start = coefs[:, best[0], best[1]].mean(axis=0)
-            final.classes_ = classes
-            final.coef_ = start[:, :n_features].astype(X.dtype)
-            final.intercept_ = (
-                start[:, n_features].astype(X.dtype)
-                if self.fit_intercept
-                else np.zeros(start.shape[0], dtype=X.dtype)
-            )
+            # From zero, as GridSearchCV refits: a start at the folds' mean coefficients
+            # would carry where each fold's fits happened to stop into the final model.
+            final = base.set_params(C=C, l1_ratio=l1_ratio, n_jobs=None)
             final.fit(X, y, sample_weight=sample_weight if weighted else None)
             coef, intercept = final.coef_, final.intercept_
             convergence = final.convergence_
@@ -383,8 +378,7 @@ def _fold_path(base, X, y, sample_weight, weighted, train, test, Cs, l1_ratio, s
     ``(n_Cs, n_rows, n_dof)`` with the intercept last, and per-``C`` scores on
     the test rows and solver iterations.
     """
-    clf = SoftmaxRegressionClassifier(**base.get_params())
-    clf.set_params(l1_ratio=l1_ratio, warm_start=True)
+    clf = clone(base).set_params(l1_ratio=l1_ratio, warm_start=True)
     X_train, y_train, X_test, y_test = X[train], y[train], X[test], y[test]
     fit_kwargs = {"sample_weight": sample_weight[train]} if weighted else {}
     score_kwargs = {"sample_weight": sample_weight[test]} if weighted else {}

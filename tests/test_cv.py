@@ -31,7 +31,33 @@ def _sklearn_cv(Cs, cv, **kwargs):
     )
 
 
-@parametrize_with_checks([SoftmaxRegressionCV(Cs=3, cv=3)])
+def _expected_failed_checks(estimator):
+    """Weighted and repeated rows agree to the fits' tolerance, not to the checks' 1e-7.
+
+    Cs=3 is [1e-4, 1, 1e4], and on the weight-equivalence checks' data (its test fold
+    is in every training fold too) the folds choose C=1e4. There the problem is so
+    ill-conditioned that SoftmaxRegressionClassifier(C=1e4) alone moves by 1e-4
+    (relative, in probabilities) when its rows are merely permuted, and fails these
+    checks too, at any tol. With C at most 1 and tol=1e-6 the fits agree to 1e-10,
+    and the cross-validation's weights (in the fits and in the scorer) pass them.
+    """
+    if np.max(_grid(estimator.Cs)) <= 1:
+        return {}
+    reason = "C=1e4 is chosen, where a fit moves by 1e-4 when its rows are permuted"
+    return {
+        "check_sample_weight_equivalence_on_dense_data": reason,
+        "check_sample_weight_equivalence_on_sparse_data": reason,
+    }
+
+
+def _grid(Cs):
+    return np.logspace(-4, 4, Cs) if isinstance(Cs, int) else np.asarray(Cs)
+
+
+@parametrize_with_checks(
+    [SoftmaxRegressionCV(Cs=3, cv=3), SoftmaxRegressionCV(Cs=[0.01, 1.0], cv=3, tol=1e-6)],
+    expected_failed_checks=_expected_failed_checks,
+)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
