@@ -36,10 +36,13 @@ class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
     ``SoftmaxRegressionClassifier``'s model and parameters. Each fold fits the
     whole grid of ``Cs`` as one path: one classifier, warm-started from the
     previous ``C``, strongest penalty (smallest ``C``) first. The paths of the
-    folds (and of each ``l1_ratio``) run in parallel through joblib. The
-    scores, the chosen ``C`` and the refit model are those of
+    folds (and of each ``l1_ratio``) run in parallel through joblib. At a tight
+    ``tol`` the scores, the chosen ``C`` and the refit model are those of
     ``GridSearchCV(SoftmaxRegressionClassifier(), {"C": Cs})`` on the same folds
-    and scoring, to the fits' tolerance.
+    and scoring. At ``tol=1e-4`` a weak penalty's fit may stop anywhere within
+    1e-4 of the optimal objective, and its test score then differs from the
+    optimum's by up to 0.05 (``benchmarks/results/cv.md``): tighten ``tol``
+    when the scores at large ``C`` matter.
 
     Parameters
     ----------
