@@ -27,6 +27,7 @@ thousands of iterations at C=1e4, and ``tests/test_cv.py`` checks it against
 """
 
 import argparse
+import os
 import time
 import warnings
 
@@ -43,12 +44,17 @@ from bench_fit import (
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegressionCV
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from threadpoolctl import threadpool_limits
 
 from softmax_sk import SoftmaxRegressionClassifier, SoftmaxRegressionCV
 
 MAX_ITER = 10_000
 REFERENCE_TOL = 1e-10
 OURS = "SoftmaxRegressionCV"
+# BLAS threads of every fit (None: the library's default). On a shared, loaded machine
+# two BLAS threads made the same fit 3-15x slower at random, which swamped the contenders'
+# difference; one thread each is the same footing for all three.
+BLAS_THREADS = [1]
 
 
 def contenders(Cs, folds, tol, n_jobs, max_iter):
@@ -89,7 +95,7 @@ def scores_of(model, n_folds):
 
 
 def fit_timed(model, X, y):
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), threadpool_limits(limits=BLAS_THREADS[0], user_api="blas"):
         warnings.simplefilter("ignore", ConvergenceWarning)
         start = time.perf_counter()
         model.fit(X, y)
@@ -142,6 +148,12 @@ def bench_dataset(name, scale, tols, n_Cs, n_folds, repeats, n_jobs, max_iter):
 
 def markdown(results, meta=None):
     lines = [f"Command: `{meta['command']}`", "", machine_line(meta), ""] if meta else []
+    if meta and "load_average" in meta:
+        lines += [
+            f"A shared machine, loaded (load average {meta['load_average']:.1f} at the start); "
+            f"BLAS threads of every fit: {meta['blas_threads'] or 'default'}.",
+            "",
+        ]
     for res in results:
         lines += [
             f"### {res['dataset']} {res['shape'][0]}x{res['shape'][1]}, K={res['n_classes']}: "
@@ -175,6 +187,9 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--n-jobs", type=int, default=None)
     parser.add_argument(
+        "--blas-threads", type=int, default=1, help="BLAS threads of every fit; 0: the default"
+    )
+    parser.add_argument(
         "--max-iter",
         type=int,
         default=MAX_ITER,
@@ -184,8 +199,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     tols = [float(t) for t in args.tols.split(",")]
+    BLAS_THREADS[0] = args.blas_threads or None
     meta = run_meta(
-        argv, reference_tol=REFERENCE_TOL, max_iter=args.max_iter, n_jobs=args.n_jobs
+        argv,
+        reference_tol=REFERENCE_TOL,
+        max_iter=args.max_iter,
+        n_jobs=args.n_jobs,
+        blas_threads=BLAS_THREADS[0],
+        load_average=os.getloadavg()[0],
     )
     results = []
     with output_folder(args.out, "cv") as out:

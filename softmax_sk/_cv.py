@@ -11,6 +11,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from joblib import effective_n_jobs
+from sklearn import config_context
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.metrics import get_scorer, get_scorer_names
 from sklearn.model_selection import check_cv
@@ -336,7 +337,7 @@ class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
         totals = np.bincount(y_idx, weights=sample_weight, minlength=classes.size)
         weights = np.zeros(classes.size)
         np.divide(totals.sum(), classes.size * totals, out=weights, where=totals > 0)
-        return dict(zip(classes.tolist(), weights.tolist()))
+        return dict(zip(classes.tolist(), weights.tolist(), strict=True))
 
     def score(self, X, y, sample_weight=None):
         """Score on test data with ``scoring`` (accuracy when it is None).
@@ -386,14 +387,17 @@ def _fold_path(base, X, y, sample_weight, weighted, train, test, Cs, l1_ratio, s
     fit_kwargs = {"sample_weight": sample_weight[train]} if weighted else {}
     score_kwargs = {"sample_weight": sample_weight[test]} if weighted else {}
     coefs, scores, n_iter = [], [], []
-    for C in Cs:
-        clf.set_params(C=C).fit(X_train, y_train, **fit_kwargs)
-        coef = clf.coef_
-        if clf.fit_intercept:
-            coef = np.hstack([coef, clf.intercept_[:, None]])
-        coefs.append(coef)
-        scores.append(scorer(clf, X_test, y_test, **score_kwargs))
-        n_iter.append(clf.n_iter_[0])
+    # X and y were validated once by SoftmaxRegressionCV.fit: the path's fits and scores
+    # skip re-checking that X is finite and that the parameters are valid.
+    with config_context(assume_finite=True, skip_parameter_validation=True):
+        for C in Cs:
+            clf.set_params(C=C).fit(X_train, y_train, **fit_kwargs)
+            coef = clf.coef_
+            if clf.fit_intercept:
+                coef = np.hstack([coef, clf.intercept_[:, None]])
+            coefs.append(coef)
+            scores.append(scorer(clf, X_test, y_test, **score_kwargs))
+            n_iter.append(clf.n_iter_[0])
     return np.stack(coefs), np.asarray(scores, dtype=np.float64), np.asarray(n_iter), clf.solver_
 
 
