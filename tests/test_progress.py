@@ -322,3 +322,31 @@ def test_callback_set_on_a_pipeline_follows_the_iterations_of_its_step():
         path == [("Pipeline", "fit"), ("SoftmaxRegressionClassifier", "fit"), path[-1]]
         for path in paths
     )
+
+
+@pytest.mark.parametrize("solver", SOLVER_NAMES)
+def test_reporting_changes_neither_iterates_nor_passes(solver, capsys):
+    """verbose lines and callbacks only watch: the same coefficients, iterations, data
+    passes and convergence report as a silent fit, bit for bit."""
+    X, y = make_problem(4)
+    silent = SoftmaxRegressionClassifier(solver=solver, tol=1e-8).fit(X, y)
+    watched = [SoftmaxRegressionClassifier(solver=solver, tol=1e-8, verbose=2)]
+    if _has_callback_api():
+        watched.append(
+            SoftmaxRegressionClassifier(solver=solver, tol=1e-8).set_callbacks(_Recorder())
+        )
+    for clf in watched:
+        clf.fit(X, y)
+        assert_array_equal(clf.coef_, silent.coef_)
+        assert_array_equal(clf.intercept_, silent.intercept_)
+        assert clf.n_iter_[0] == silent.n_iter_[0] and clf._n_passes == silent._n_passes
+        assert clf.convergence_ == silent.convergence_
+    assert capsys.readouterr().out  # the verbose fit did print
+
+
+def _has_callback_api():
+    try:
+        import sklearn.callback  # noqa: F401
+    except ImportError:
+        return False
+    return True
