@@ -19,7 +19,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from . import _inference
+from . import _inference, _stream
 from ._engine import resolve_threads
 from ._layout import Layout
 from ._loss import SoftmaxLoss
@@ -144,6 +144,13 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         verbose=0,
         random_state=None,
         n_jobs=None,
+        batch_size="auto",
+        learning_rate="adaptive",
+        eta0=0.1,
+        shuffle=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
     ):
         self.C = C
         self.l1_ratio = l1_ratio
@@ -156,6 +163,13 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         self.verbose = verbose
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.shuffle = shuffle
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
 
     # -- fitting -----------------------------------------------------------------
     _parameter_constraints = {
@@ -163,7 +177,7 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         "l1_ratio": [Interval(Real, 0, 1, closed="both")],
         "fit_intercept": ["boolean"],
         "class_weight": [dict, StrOptions({"balanced"}), None],
-        "solver": [StrOptions({"auto", *SOLVERS})],
+        "solver": [StrOptions({"auto", "sgd", *SOLVERS})],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "warm_start": ["boolean"],
@@ -174,6 +188,13 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
             Interval(Integral, 1, None, closed="left"),
             Interval(Integral, None, -1, closed="right"),
         ],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"adaptive", "constant"})],
+        "eta0": [Interval(Real, 0, None, closed="neither")],
+        "shuffle": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
     }
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -197,9 +218,13 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         self : SoftmaxRegressionClassifier
             The fitted estimator.
         """
+        return self._restoring(self._fit, X, y, sample_weight)
+
+    def _restoring(self, method, *args):
+        """``method(*args)``, with ``__dict__`` put back as it was if it raises."""
         before = self.__dict__.copy()
         try:
-            return self._fit(X, y, sample_weight)
+            return method(*args)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(before)
@@ -231,24 +256,33 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
 
         layout = Layout(X.shape[1], classes.size, bool(self.fit_intercept))
         heavy = sp.issparse(X) or classes.size > 32
-        loss = SoftmaxLoss(X, y_idx, weights, layout, n_threads=resolve_threads(self.n_jobs, heavy))
+        n_threads = resolve_threads(self.n_jobs, heavy)
+        scales = (sw_scale, cw_scale)
         penalty = ElasticNet.from_C(
-            self.C, self.l1_ratio, weights, layout.penalized(), scales=(sw_scale, cw_scale)
+            self.C, self.l1_ratio, weights, layout.penalized(), scales=scales
         )
         solver = self._resolve_solver(layout.size, penalty.has_l1, sp.issparse(X))
-        obj = Objective(loss, penalty)
         x0 = self._warm_start_coefs(classes, layout)
-        entry = SOLVERS[solver]
-        options = {"refresh_every": loss.preconditioner_refresh}
-        with loss.running():
-            result = entry.function(
-                obj,
-                x0,
-                tol=float(self.tol),
-                max_iter=int(self.max_iter),
-                verbose=int(self.verbose),
-                **{name: options[name] for name in entry.options},
+        state, n_passes = None, None
+        if solver == "sgd":
+            result, state = _stream.fit_sgd(
+                self, X, y_idx, weights, layout, penalty, x0, scales=scales, n_threads=n_threads
             )
+        else:
+            loss = SoftmaxLoss(X, y_idx, weights, layout, n_threads=n_threads)
+            obj = Objective(loss, penalty)
+            entry = SOLVERS[solver]
+            options = {"refresh_every": loss.preconditioner_refresh}
+            with loss.running():
+                result = entry.function(
+                    obj,
+                    x0,
+                    tol=float(self.tol),
+                    max_iter=int(self.max_iter),
+                    verbose=int(self.verbose),
+                    **{name: options[name] for name in entry.options},
+                )
+            n_passes = obj.n_passes
         coef, intercept = layout.unpack(result.x, X.dtype)
         if not result.converged:
             self._warn_not_converged(solver, result, X, y_idx, layout, coef, intercept)
@@ -257,17 +291,84 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         self.coef_, self.intercept_ = coef, intercept
         self.n_iter_ = np.array([result.n_iter], dtype=np.int32)
         self.solver_ = solver
-        self._n_passes = obj.n_passes
-        # What inference() must know of the fit, whatever set_params did since.
+        self.optimizer_state_ = state
+        self._n_passes = n_passes
+        self._remember_fit_params()
+        return self
+
+    def _remember_fit_params(self):
+        """What inference() must know of the fit, whatever set_params did since."""
         self._fitted_with = {
             name: getattr(self, name) for name in ("C", "class_weight", "fit_intercept")
         }
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One pass of the stochastic solver (``solver="sgd"``'s update) over a batch.
+
+        Whatever ``solver`` says, ``partial_fit`` takes stochastic steps, and it
+        continues from ``coef_`` when the model is already fitted (by ``fit`` or
+        an earlier call). The optimizer's state (step size, step count, feature
+        moments, weight seen, shuffling generator) is ``optimizer_state_``: a
+        pickled model resumes its stream exactly. ``C`` is read per unit of
+        weight seen so far: after batches of total weight ``W`` (this one
+        included; a second pass over the same rows counts them again) the
+        batch's step targets the objective ``C * sum s_i CE_i + penalty`` of a
+        data set of weight ``W``, so the penalty's share shrinks as the stream
+        grows, as it would in a batch fit on all the data seen.
+        ``class_weight="balanced"`` is computed from each batch. A call that
+        raises leaves the estimator exactly as it was.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A batch of training data.
+        y : array-like of shape (n_samples,)
+            Its labels, all from ``classes``.
+        classes : array-like of shape (n_classes,), default=None
+            Every label the stream can contain; required on the first call (when
+            the model is not fitted), and if given later, must equal ``classes_``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights with a positive sum.
+
+        Returns
+        -------
+        self : SoftmaxRegressionClassifier
+            The updated estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_iris
+        >>> from softmax_sk import SoftmaxRegressionClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = SoftmaxRegressionClassifier(random_state=0)
+        >>> for epoch in range(20):
+        ...     for chunk in np.array_split(np.random.default_rng(epoch).permutation(150), 3):
+        ...         clf = clf.partial_fit(X[chunk], y[chunk], classes=[0, 1, 2])
+        >>> clf.score(X, y) > 0.9
+        np.True_
+        """
+        return self._restoring(self._partial_fit, X, y, classes, sample_weight)
+
+    def _partial_fit(self, X, y, classes, sample_weight):
+        checks = (_reject_multioutput, _check_sample_weight)
+        classes, (coef, intercept), state = _stream.partial_fit(
+            self, X, y, classes, sample_weight, checks=checks
+        )
+        self.classes_ = classes
+        self.coef_, self.intercept_ = coef, intercept
+        self.optimizer_state_ = state
+        self.n_iter_ = np.array([1], dtype=np.int32)
+        self.solver_ = "sgd"
+        self._n_passes = None
+        self._remember_fit_params()
         return self
 
     def _resolve_solver(self, n_coefs, has_l1, sparse):
         if self.solver == "auto":
             return choose_solver(n_coefs, has_l1, sparse)
-        if has_l1 and not SOLVERS[self.solver].handles_l1:
+        if has_l1 and self.solver != "sgd" and not SOLVERS[self.solver].handles_l1:
             l1_solvers = [name for name, entry in SOLVERS.items() if entry.handles_l1]
             raise ValueError(
                 f"solver={self.solver!r} supports only the L2 penalty (l1_ratio=0) "

@@ -1,0 +1,255 @@
+"""Stochastic fitting: minibatch proximal SVRG for ``fit(solver="sgd")`` and ``partial_fit``.
+
+The optimizer is an ``init`` / ``update`` pair whose state (``SGDState``, a
+NamedTuple of plain values) is kept apart from the coefficients, as optax's
+gradient transformations are: ``update(grad, state, w, ...)`` returns the new
+coefficients and the new state and changes neither input, so a state can be
+stored on the estimator, pickled, and resumed in another process.
+
+One *pass* over a chunk of rows (all the data in ``fit``, one call's data in
+``partial_fit``) is proximal SVRG (Johnson & Zhang 2013; Xiao & Zhang 2014,
+Prox-SVRG) with a diagonal preconditioner:
+
+1. the anchor: the chunk's exact gradient ``mu`` at the current coefficients
+   ``v`` (one pass, through the data term's engine, so threads apply);
+2. for each minibatch ``B`` of a shuffled order:
+   ``g = grad_B(w) - grad_B(v) + mu`` and
+   ``w <- prox(w - eta * g / P)``, with ``P`` the chunk's Hessian diagonal of
+   the smooth objective at ``v`` (one more pass) and the proximal step the L1
+   term's soft threshold per entry (so ``coef_`` has exact zeros).
+
+The gradients are those of the pure block functions (``_blocks``) on
+minibatch ``Block``s, whose weights are the batch's normalised to sum 1: the
+batch's weighted mean cross-entropy. The correction ``- grad_B(v) + mu`` makes
+the step's expectation the chunk's full gradient at ``w`` and its variance
+vanish as ``w`` and ``v`` approach the optimum, so a constant step converges
+(to the chunk's optimum) where plain SGD needs a decaying one.
+``benchmarks/results/stream.md`` compares it with scikit-learn's SGD.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils import check_random_state
+
+from . import _blocks
+from ._loss import SoftmaxLoss
+from ._solvers._base import SolverResult, max_norm
+
+# learning_rate="adaptive": the step grows by this factor after an epoch that lowered
+# the objective, and halves (the epoch undone) after one that did not. Against a
+# fixed step (1.0) and 1.2 it reached the lowest objective after 20 epochs on
+# digits and dense_100k_100 (benchmarks/results/sgd.md).
+GROW = 1.1
+
+
+class SGDState(NamedTuple):
+    """Optimizer state of a stream (all plain values, picklable).
+
+    eta : float
+        The step size, in units of the preconditioner (1 is a Newton step on
+        a quadratic with that diagonal Hessian).
+    n_steps : int
+        Minibatch updates taken.
+    seen : float
+        Total weight ``sum_i s_i`` of the rows seen (each pass counts again).
+    rng : dict
+        State of the PCG64 generator that shuffles the rows.
+    """
+
+    eta: float
+    n_steps: int
+    seen: float
+    rng: dict
+
+
+class Anchor(NamedTuple):
+    """A chunk's exact objective, gradient and stopping measure at ``w``."""
+
+    w: np.ndarray
+    value: float  # the scaled objective, L1 term included
+    gradient: np.ndarray  # of the smooth part (data term + L2)
+    grad_norm: float  # max-norm of the minimum-norm subgradient
+    curvature: np.ndarray  # the smooth part's Hessian diagonal: the preconditioner
+
+
+def init(eta0, random_state):
+    """A fresh state: no rows seen, step ``eta0``, a generator seeded from ``random_state``."""
+    seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
+    return SGDState(
+        eta=float(eta0),
+        n_steps=0,
+        seen=0.0,
+        rng=np.random.default_rng(seed).bit_generator.state,
+    )
+
+
+def update(grad, state, w, *, precond, penalty):
+    """``(w_new, state_new)``: one preconditioned proximal step along ``grad``."""
+    step = state.eta / precond
+    w_new = w - step * grad
+    if penalty.has_l1:
+        w_new = penalty.prox(w_new, step)
+    return w_new, state._replace(n_steps=state.n_steps + 1)
+
+
+def anchor(loss, penalty, w):
+    """The ``Anchor`` of a data term (``_loss.SoftmaxLoss``) and penalty at ``w``."""
+    f, g = loss.loss_gradient(w)
+    g = g + penalty.smooth_gradient(w)
+    value = f + penalty.smooth_value(w) + penalty.l1_value(w)
+    diagonal = loss.hessian_diagonal(w)
+    diagonal[penalty.penalized] += penalty.l2
+    diagonal[~(diagonal > 0)] = 1.0  # an all-zero feature: its gradient is 0 too
+    return Anchor(w, value, g, max_norm(penalty.min_norm_subgradient(w, g)), diagonal)
+
+
+def inner_loop(X, labels, weights, layout, start, state, *, penalty, batch_size, shuffle):
+    """The SVRG steps of one pass over a chunk from ``start`` (an ``Anchor``).
+
+    ``labels`` are the layout's label columns (-1 for a reference class) and
+    ``weights`` the rows' weights (any positive scale). Returns ``(w, state)``.
+    """
+    rng = np.random.default_rng()
+    rng.bit_generator.state = state.rng
+    n = X.shape[0]
+    order = rng.permutation(n) if shuffle else np.arange(n)
+    state = state._replace(rng=rng.bit_generator.state)
+    precond = start.curvature
+    w, v = start.w, start.w
+    for a in range(0, n, batch_size):
+        rows = np.sort(order[a : a + batch_size])  # sorted: contiguous reads where possible
+        block = _batch_block(X, labels, weights, rows)
+        if block is None:  # rows of zero weight: nothing to learn from
+            continue
+        g = start.gradient
+        if w is not v:  # at w = v the correction is exactly 0
+            g = g + _gradient(block, w, layout) - _gradient(block, v, layout)
+            g += penalty.smooth_gradient(w - v)
+        w, state = update(g, state, w, precond=precond, penalty=penalty)
+    return w, state
+
+
+def _batch_block(X, labels, weights, rows):
+    s = weights[rows].astype(np.float64)
+    total = s.sum()
+    if not total > 0:
+        return None
+    s = (s / total).astype(X.dtype)
+    inv = np.divide(1.0, s, out=np.zeros_like(s), where=s > 0)
+    return _blocks.Block(X[rows], labels[rows], s, inv)
+
+
+def _gradient(block, w, layout):
+    coef, intercept = layout.split(w, dtype=block.X.dtype)
+    _, grad = _blocks.loss_gradient(block, coef, intercept, layout.reference)
+    return grad.ravel().astype(np.float64, copy=False)
+
+
+def labels_of(y_idx, layout):
+    """The stored-logit column of each row's class (-1 for the reference class)."""
+    return (np.asarray(y_idx) - int(layout.reference)).astype(np.intp)
+
+
+def rows_of(X):
+    """X in a form whose rows can be gathered cheaply (CSC becomes CSR)."""
+    return X.tocsr() if sp.issparse(X) and X.format != "csr" else X
+
+
+def one_pass(X, y_idx, weights, layout, w, state, *, penalty, batch_size, shuffle, n_threads=1):
+    """``partial_fit``'s pass over one chunk: count its weight, anchor on it, step through it.
+
+    Returns ``(w, state, anchor)``, the anchor taken at the incoming ``w``.
+    """
+    X = rows_of(X)
+    state = state._replace(seen=state.seen + float(np.sum(weights)))
+    loss = SoftmaxLoss(X, y_idx, weights, layout, n_threads=n_threads)
+    with loss.running():
+        start = anchor(loss, penalty, w)
+    w, state = inner_loop(
+        X,
+        labels_of(y_idx, layout),
+        weights,
+        layout,
+        start,
+        state,
+        penalty=penalty,
+        batch_size=batch_size,
+        shuffle=shuffle,
+    )
+    return w, state, start
+
+
+def fit(
+    X,
+    y_idx,
+    weights,
+    layout,
+    w0,
+    state,
+    *,
+    penalty,
+    batch_size,
+    shuffle,
+    adaptive,
+    max_iter,
+    tol,
+    verbose=0,
+    n_threads=1,
+    stop_early=None,
+):
+    """``fit(solver="sgd")``: epochs of proximal SVRG on the whole data until ``tol``.
+
+    Each epoch anchors on all rows, so the anchor's gradient is the batch
+    objective's and the stopping rule is the batch solvers' (max-norm of the
+    minimum-norm subgradient at most ``tol``), checked once per epoch. With
+    ``adaptive``, an epoch that ends higher than it started is undone and the
+    step halved; after one that lowered it the step grows by ``GROW``. ``stop_early(w)``
+    (optional) is called after each epoch and
+    returns True to stop (validation-based early stopping).
+
+    Returns ``(SolverResult, state)``; ``n_iter`` counts epochs.
+    """
+    X = rows_of(X)
+    state = state._replace(seen=float(np.sum(weights)))
+    loss = SoftmaxLoss(X, y_idx, weights, layout, n_threads=n_threads)
+    labels = labels_of(y_idx, layout)
+    message = "maximum number of epochs reached"
+    with loss.running():
+        best = anchor(loss, penalty, w0)
+        epoch = 0
+        while epoch < max_iter:
+            if best.grad_norm <= tol:
+                message = "gradient below tol"
+                break
+            w, state = inner_loop(
+                X,
+                labels,
+                weights,
+                layout,
+                best,
+                state,
+                penalty=penalty,
+                batch_size=batch_size,
+                shuffle=shuffle,
+            )
+            epoch += 1
+            end = anchor(loss, penalty, w)
+            if verbose > 0:
+                print(
+                    f"[sgd] epoch {epoch:4d}  objective {end.value:.10e}  "
+                    f"|grad|_max {end.grad_norm:.3e}  eta {state.eta:.3e}",
+                    flush=True,
+                )
+            if adaptive and not end.value <= best.value:
+                state = state._replace(eta=state.eta / 2)  # undo the epoch, halve the step
+                continue
+            best = end
+            if adaptive:
+                state = state._replace(eta=state.eta * GROW)
+            if stop_early is not None and stop_early(best.w):
+                message = "validation score stopped improving"
+                break
+    converged = best.grad_norm <= tol
+    return SolverResult(best.w, epoch, converged, best.grad_norm, message), state

@@ -1,0 +1,175 @@
+"""The estimator's side of stochastic fitting: ``fit(solver="sgd")`` and ``partial_fit``.
+
+The optimizer itself is ``_stochastic``; this module turns the estimator's
+parameters into its options, holds out the early-stopping split, validates a
+``partial_fit`` call against the classes fixed on the first one, and reads
+``C`` for a stream (see ``partial_fit``).
+"""
+
+import numpy as np
+from sklearn.model_selection import StratifiedShuffleSplit
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import column_or_1d, validate_data
+
+from . import _stochastic
+from ._layout import Layout
+from ._penalty import ElasticNet
+
+# batch_size="auto": rows per minibatch (fewer when the data has fewer).
+_AUTO_BATCH = 256
+
+
+def options(est, n_samples):
+    """``(batch_size, shuffle)`` for ``n_samples`` rows from the estimator's parameters."""
+    batch = _AUTO_BATCH if est.batch_size == "auto" else int(est.batch_size)
+    return max(1, min(batch, n_samples)), bool(est.shuffle)
+
+
+def fresh_state(est):
+    return _stochastic.init(est.eta0, est.random_state)
+
+
+def fit_sgd(est, X, y_idx, weights, layout, penalty, x0, *, scales, n_threads):
+    """``fit(solver="sgd")``: ``(SolverResult, state)`` on the whole data.
+
+    With ``early_stopping``, a stratified ``validation_fraction`` of the rows is
+    held out (drawn with ``random_state``); the penalty is then that of the
+    remaining rows' weight, and the fit stops when the held-out accuracy has
+    not improved by more than ``tol`` for ``n_iter_no_change`` epochs.
+    """
+    stop_early = None
+    if est.early_stopping:
+        train, val = _split(est, y_idx)
+        X_val, y_val = X[val], y_idx[val]
+        X, y_idx, weights = X[train], y_idx[train], weights[train]
+        penalty = ElasticNet.from_C(est.C, est.l1_ratio, weights, layout.penalized(), scales=scales)
+        stop_early = _NoImprovement(layout, X_val, y_val, float(est.tol), est.n_iter_no_change)
+    batch_size, shuffle = options(est, X.shape[0])
+    return _stochastic.fit(
+        X,
+        y_idx,
+        weights,
+        layout,
+        x0,
+        fresh_state(est),
+        penalty=penalty,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        adaptive=est.learning_rate == "adaptive",
+        max_iter=int(est.max_iter),
+        tol=float(est.tol),
+        verbose=int(est.verbose),
+        n_threads=n_threads,
+        stop_early=stop_early,
+    )
+
+
+def _split(est, y_idx):
+    splitter = StratifiedShuffleSplit(
+        test_size=est.validation_fraction, random_state=est.random_state
+    )
+    try:
+        train, val = next(splitter.split(np.zeros((y_idx.size, 1)), y_idx))
+    except ValueError as error:
+        raise ValueError(
+            f"early_stopping=True could not hold out a stratified validation_fraction="
+            f"{est.validation_fraction} of {y_idx.size} samples ({error}). Use more data, a "
+            "larger validation_fraction, or early_stopping=False."
+        ) from error
+    return train, val
+
+
+class _NoImprovement:
+    """Early stopping: True once the held-out accuracy has not improved by more than
+    ``tol`` for ``patience`` epochs in a row."""
+
+    def __init__(self, layout, X, y_idx, tol, patience):
+        self.layout, self.X, self.y_idx = layout, X, y_idx
+        self.tol, self.patience = tol, patience
+        self.best, self.waited = -np.inf, 0
+
+    def __call__(self, w):
+        coef, intercept = self.layout.unpack(w, self.X.dtype)
+        z, _ = self.layout.logits(self.X, coef, intercept)
+        score = float(np.mean(z.argmax(axis=1) == self.y_idx))
+        if score > self.best + self.tol:
+            self.best, self.waited = score, 0
+            return False
+        self.waited += 1
+        return self.waited >= self.patience
+
+
+def partial_fit(est, X, y, classes, sample_weight, *, checks):
+    """One pass of the stochastic solver over a batch; sets the fitted attributes.
+
+    ``checks`` is the estimator module's ``(reject_multioutput, check_sample_weight)``.
+    """
+    reject_multioutput, check_sample_weight = checks
+    first = not hasattr(est, "classes_")
+    X, y = validate_data(
+        est, X, y, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32],
+        multi_output=True, reset=first,
+    )  # fmt: skip
+    reject_multioutput(y)
+    y = column_or_1d(y, warn=True)
+    check_classification_targets(y)
+    all_classes = _stream_classes(est, classes, first)
+    y_idx = np.searchsorted(all_classes, y)
+    unknown = (y_idx >= all_classes.size) | (
+        all_classes[np.minimum(y_idx, all_classes.size - 1)] != y
+    )
+    if unknown.any():
+        raise ValueError(
+            f"y contains the label {y[unknown][0]!r}, which is not among the classes "
+            f"{all_classes.tolist()} fixed on the first call to partial_fit. Pass every "
+            "label the stream can contain as classes= on the first call."
+        )
+    sample_weight = check_sample_weight(sample_weight, X.shape[0])
+    weights = sample_weight * est._class_weights(all_classes, y_idx, sample_weight)[y_idx]
+    total = float(weights.sum())
+    if not (total > 0 and np.isfinite(total)):
+        raise ValueError(
+            "The sample weights times the class weights of this batch sum to "
+            f"{total}; they must have a positive, finite sum."
+        )
+
+    layout = Layout(X.shape[1], all_classes.size, bool(est.fit_intercept))
+    fitted = not first and layout.fits(getattr(est, "coef_", None), est.classes_, all_classes)
+    w = layout.pack(est.coef_, est.intercept_) if fitted else layout.zeros()
+    state = getattr(est, "optimizer_state_", None) if fitted else None
+    if state is None:
+        state = fresh_state(est)
+    # C is read per unit of weight seen so far (this batch included).
+    penalty = ElasticNet.from_C(
+        est.C, est.l1_ratio, np.array([state.seen + total]), layout.penalized()
+    )
+    batch_size, shuffle = options(est, X.shape[0])
+    w, state, _ = _stochastic.one_pass(
+        X, y_idx, weights, layout, w, state, penalty=penalty, batch_size=batch_size,
+        shuffle=shuffle, n_threads=1,
+    )  # fmt: skip
+    return all_classes, layout.unpack(w, X.dtype), state
+
+
+def _stream_classes(est, classes, first):
+    """The stream's classes: ``classes`` on the first call, checked against ``classes_`` later."""
+    if first:
+        if classes is None:
+            raise ValueError(
+                "classes must be passed on the first call to partial_fit: every label "
+                "the stream can contain, e.g. classes=np.unique(y_all)."
+            )
+        classes = np.unique(column_or_1d(classes))
+        if classes.size < 2:
+            raise ValueError(
+                f"classes={classes.tolist()} has fewer than 2 distinct labels; softmax "
+                "regression needs at least 2."
+            )
+        return classes
+    if classes is not None and not np.array_equal(np.unique(classes), est.classes_):
+        raise ValueError(
+            f"classes={np.unique(classes).tolist()} is not the same as the classes_ "
+            f"{est.classes_.tolist()} of the fitted model: classes are fixed by the first "
+            "call to partial_fit (or by fit)."
+        )
+    return est.classes_
