@@ -35,7 +35,7 @@ from sklearn.utils import check_random_state
 
 from . import _blocks
 from ._loss import SoftmaxLoss
-from ._solvers._base import SolverResult, max_norm
+from ._solvers._base import SolverResult, is_flat, max_norm
 
 # learning_rate="adaptive": the step grows by this factor after an epoch that lowered
 # the objective, and halves (the epoch undone) after one that did not. Against a
@@ -216,6 +216,7 @@ def fit(
     loss = SoftmaxLoss(X, y_idx, weights, layout, n_threads=n_threads)
     labels = labels_of(y_idx, layout)
     message = "maximum number of epochs reached"
+    eps = float(np.finfo(X.dtype).eps)  # the objective's precision: no undo for rounding
     with loss.running():
         best = anchor(loss, penalty, w0)
         epoch = 0
@@ -242,7 +243,7 @@ def fit(
                     f"|grad|_max {end.grad_norm:.3e}  eta {state.eta:.3e}",
                     flush=True,
                 )
-            if adaptive and not end.value <= best.value:
+            if adaptive and not (end.value <= best.value or is_flat(end.value, best.value, eps)):
                 state = state._replace(eta=state.eta / 2)  # undo the epoch, halve the step
                 continue
             best = end

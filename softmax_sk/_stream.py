@@ -7,7 +7,7 @@ parameters into its options, holds out the early-stopping split, validates a
 """
 
 import numpy as np
-from sklearn.model_selection import StratifiedShuffleSplit
+from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d, validate_data
 
@@ -32,8 +32,8 @@ def fresh_state(est):
 def fit_sgd(est, X, y_idx, weights, layout, penalty, x0, *, scales, n_threads):
     """``fit(solver="sgd")``: ``(SolverResult, state)`` on the whole data.
 
-    With ``early_stopping``, a stratified ``validation_fraction`` of the rows is
-    held out (drawn with ``random_state``); the penalty is then that of the
+    With ``early_stopping``, a ``validation_fraction`` of the rows is held out
+    (stratified where every class has enough rows) (drawn with ``random_state``); the penalty is then that of the
     remaining rows' weight, and the fit stops when the held-out accuracy has
     not improved by more than ``tol`` for ``n_iter_no_change`` epochs.
     """
@@ -65,18 +65,14 @@ def fit_sgd(est, X, y_idx, weights, layout, penalty, x0, *, scales, n_threads):
 
 
 def _split(est, y_idx):
-    splitter = StratifiedShuffleSplit(
-        test_size=est.validation_fraction, random_state=est.random_state
-    )
+    """Training and validation rows: stratified, or plainly shuffled when some class has
+    too few rows to appear on both sides."""
+    rows = np.zeros((y_idx.size, 1))
+    kwargs = {"test_size": est.validation_fraction, "random_state": est.random_state}
     try:
-        train, val = next(splitter.split(np.zeros((y_idx.size, 1)), y_idx))
-    except ValueError as error:
-        raise ValueError(
-            f"early_stopping=True could not hold out a stratified validation_fraction="
-            f"{est.validation_fraction} of {y_idx.size} samples ({error}). Use more data, a "
-            "larger validation_fraction, or early_stopping=False."
-        ) from error
-    return train, val
+        return next(StratifiedShuffleSplit(**kwargs).split(rows, y_idx))
+    except ValueError:
+        return next(ShuffleSplit(**kwargs).split(rows))
 
 
 class _NoImprovement:
@@ -120,7 +116,7 @@ def partial_fit(est, X, y, classes, sample_weight, *, checks):
     )
     if unknown.any():
         raise ValueError(
-            f"y contains the label {y[unknown][0]!r}, which is not among the classes "
+            f"y contains the label {y[unknown][0].tolist()!r}, which is not among the classes "
             f"{all_classes.tolist()} fixed on the first call to partial_fit. Pass every "
             "label the stream can contain as classes= on the first call."
         )

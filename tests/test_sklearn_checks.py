@@ -18,10 +18,7 @@ CONFIGURATIONS = [
     SoftmaxRegressionClassifier(l1_ratio=0.5),
     SoftmaxRegressionClassifier(l1_ratio=1.0),
     SoftmaxRegressionClassifier(solver="sgd"),
-    SoftmaxRegressionClassifier(
-        solver="sgd", l1_ratio=0.5, batch_size=16, shuffle=False, max_iter=500
-    ),
-    SoftmaxRegressionClassifier(solver="sgd", early_stopping=True, learning_rate="constant"),
+    SoftmaxRegressionClassifier(solver="sgd", l1_ratio=0.5, shuffle=False),
 ]
 
 
