@@ -25,6 +25,7 @@ from ._layout import Layout
 from ._loss import SoftmaxLoss
 from ._objective import Objective
 from ._penalty import ElasticNet
+from ._sampled import SAMPLERS
 from ._softmax import _scaled_logits, _scaled_softmax
 from ._solvers import SOLVERS, choose_solver
 from ._sparse_coef import SparseCoefMixin
@@ -146,11 +147,13 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         n_jobs=None,
         batch_size="auto",
         learning_rate="adaptive",
-        eta0=0.1,
+        eta0="auto",
         shuffle=True,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=5,
+        n_sampled_classes=None,
+        sampler="uniform",
     ):
         self.C = C
         self.l1_ratio = l1_ratio
@@ -170,6 +173,8 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.n_sampled_classes = n_sampled_classes
+        self.sampler = sampler
 
     # -- fitting -----------------------------------------------------------------
     _parameter_constraints = {
@@ -190,11 +195,13 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         ],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate": [StrOptions({"adaptive", "constant"})],
-        "eta0": [Interval(Real, 0, None, closed="neither")],
+        "eta0": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
         "shuffle": ["boolean"],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_sampled_classes": [None, Interval(Integral, 1, None, closed="left")],
+        "sampler": [StrOptions(set(SAMPLERS))],
     }
 
     @_fit_context(prefer_skip_nested_validation=True)

@@ -27,6 +27,8 @@ vanish as ``w`` and ``v`` approach the optimum, so a constant step converges
 ``benchmarks/results/stream.md`` compares it with scikit-learn's SGD.
 """
 
+import os
+from collections import deque
 from typing import NamedTuple
 
 import numpy as np
@@ -42,6 +44,7 @@ from ._solvers._base import SolverResult, is_flat, max_norm
 # fixed step (1.0) and 1.2 it reached the lowest objective after 20 epochs on
 # digits and dense_100k_100 (benchmarks/results/sgd.md).
 GROW = 1.1
+MEMORY = int(os.environ.get("SGD_MEMORY", "0"))
 
 
 class SGDState(NamedTuple):
@@ -55,13 +58,20 @@ class SGDState(NamedTuple):
     seen : float
         Total weight ``sum_i s_i`` of the rows seen (each pass counts again).
     rng : dict
-        State of the PCG64 generator that shuffles the rows.
+        State of the PCG64 generator that shuffles the rows (and draws samples).
+    accumulator, last_step, class_counts : ndarray or None
+        The sampled softmax's (``_sampled``): AdaGrad's squared-gradient sums
+        (n_dof, k), the step each class's column was last brought up to date,
+        and the rows seen per class; None for the full softmax.
     """
 
     eta: float
     n_steps: int
     seen: float
     rng: dict
+    accumulator: object = None
+    last_step: object = None
+    class_counts: object = None
 
 
 class Anchor(NamedTuple):
@@ -85,10 +95,17 @@ def init(eta0, random_state):
     )
 
 
-def update(grad, state, w, *, precond, penalty):
-    """``(w_new, state_new)``: one preconditioned proximal step along ``grad``."""
+def update(grad, state, w, *, precond, penalty, pairs=()):
+    """``(w_new, state_new)``: one preconditioned proximal step along ``grad``.
+
+    ``precond`` is the diagonal ``P``; with curvature ``pairs`` (no L1 term) the
+    step is along L-BFGS's inverse-Hessian estimate started from ``1 / P``.
+    """
     step = state.eta / precond
-    w_new = w - step * grad
+    if pairs:
+        w_new = w - state.eta * two_loop(grad, precond, pairs)
+    else:
+        w_new = w - step * grad
     if penalty.has_l1:
         w_new = penalty.prox(w_new, step)
     return w_new, state._replace(n_steps=state.n_steps + 1)
@@ -105,7 +122,21 @@ def anchor(loss, penalty, w):
     return Anchor(w, value, g, max_norm(penalty.min_norm_subgradient(w, g)), diagonal)
 
 
-def inner_loop(X, labels, weights, layout, start, state, *, penalty, batch_size, shuffle):
+def two_loop(g, diagonal, pairs):
+    """L-BFGS's inverse-Hessian estimate times ``g``, from ``(s, y, 1 / s.y)`` pairs."""
+    q = g.copy()
+    alphas = []
+    for s, y, rho in reversed(pairs):
+        a = rho * float(s @ q)
+        q -= a * y
+        alphas.append(a)
+    r = q / diagonal
+    for (s, y, rho), a in zip(pairs, reversed(alphas), strict=True):
+        r += (a - rho * float(y @ r)) * s
+    return r
+
+
+def inner_loop(X, labels, weights, layout, start, state, *, penalty, batch_size, shuffle, pairs=()):
     """The SVRG steps of one pass over a chunk from ``start`` (an ``Anchor``).
 
     ``labels`` are the layout's label columns (-1 for a reference class) and
@@ -127,7 +158,7 @@ def inner_loop(X, labels, weights, layout, start, state, *, penalty, batch_size,
         if w is not v:  # at w = v the correction is exactly 0
             g = g + _gradient(block, w, layout) - _gradient(block, v, layout)
             g += penalty.smooth_gradient(w - v)
-        w, state = update(g, state, w, precond=precond, penalty=penalty)
+        w, state = update(g, state, w, precond=precond, penalty=penalty, pairs=pairs)
     return w, state
 
 
@@ -216,7 +247,8 @@ def fit(
     loss = SoftmaxLoss(X, y_idx, weights, layout, n_threads=n_threads)
     labels = labels_of(y_idx, layout)
     message = "maximum number of epochs reached"
-    eps = float(np.finfo(X.dtype).eps)  # the objective's precision: no undo for rounding
+    eps = float(np.finfo(X.dtype).eps)
+    pairs = deque(maxlen=max(MEMORY, 1))  # the objective's precision: no undo for rounding
     with loss.running():
         best = anchor(loss, penalty, w0)
         epoch = 0
@@ -234,6 +266,7 @@ def fit(
                 penalty=penalty,
                 batch_size=batch_size,
                 shuffle=shuffle,
+                pairs=tuple(pairs),
             )
             epoch += 1
             end = anchor(loss, penalty, w)
@@ -246,6 +279,11 @@ def fit(
             if adaptive and not (end.value <= best.value or is_flat(end.value, best.value, eps)):
                 state = state._replace(eta=state.eta / 2)  # undo the epoch, halve the step
                 continue
+            if MEMORY and not penalty.has_l1:
+                sv, yv = end.w - best.w, end.gradient - best.gradient
+                sy = float(sv @ yv)
+                if sy > 1e-10 * np.linalg.norm(sv) * np.linalg.norm(yv):
+                    pairs.append((sv, yv, 1.0 / sy))
             best = end
             if adaptive:
                 state = state._replace(eta=state.eta * GROW)

@@ -11,7 +11,7 @@ from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d, validate_data
 
-from . import _stochastic
+from . import _sampled, _stochastic
 from ._layout import Layout
 from ._penalty import ElasticNet
 
@@ -25,17 +25,23 @@ def options(est, n_samples):
     return max(1, min(batch, n_samples)), bool(est.shuffle)
 
 
-def fresh_state(est):
-    return _stochastic.init(est.eta0, est.random_state)
+def fresh_state(est, layout):
+    """A new optimizer state; ``eta0="auto"``: 0.1 for SVRG's preconditioned steps, 1.0
+    for the sampled softmax's AdaGrad (benchmarks/results/sgd.md, sampled.md)."""
+    eta0 = est.eta0
+    if eta0 == "auto":
+        eta0 = 1.0 if _sampled.applies(est.n_sampled_classes, layout) else 0.1
+    return _stochastic.init(eta0, est.random_state)
 
 
 def fit_sgd(est, X, y_idx, weights, layout, penalty, x0, *, scales, n_threads):
     """``fit(solver="sgd")``: ``(SolverResult, state)`` on the whole data.
 
     With ``early_stopping``, a ``validation_fraction`` of the rows is held out
-    (stratified where every class has enough rows) (drawn with ``random_state``); the penalty is then that of the
-    remaining rows' weight, and the fit stops when the held-out accuracy has
-    not improved by more than ``tol`` for ``n_iter_no_change`` epochs.
+    (stratified where every class has enough rows; drawn with ``random_state``);
+    the penalty is then that of the remaining rows' weight, and the fit stops
+    when the held-out accuracy has not improved by more than ``tol`` for
+    ``n_iter_no_change`` epochs.
     """
     stop_early = None
     if est.early_stopping:
@@ -45,13 +51,20 @@ def fit_sgd(est, X, y_idx, weights, layout, penalty, x0, *, scales, n_threads):
         penalty = ElasticNet.from_C(est.C, est.l1_ratio, weights, layout.penalized(), scales=scales)
         stop_early = _NoImprovement(layout, X_val, y_val, float(est.tol), est.n_iter_no_change)
     batch_size, shuffle = options(est, X.shape[0])
+    if _sampled.applies(est.n_sampled_classes, layout):
+        return _sampled.fit(
+            X, y_idx, weights, layout, x0, fresh_state(est, layout), penalty=penalty,
+            batch_size=batch_size, shuffle=shuffle, n_sampled=int(est.n_sampled_classes),
+            sampler=est.sampler, max_iter=int(est.max_iter), verbose=int(est.verbose),
+            stop_early=stop_early,
+        )  # fmt: skip
     return _stochastic.fit(
         X,
         y_idx,
         weights,
         layout,
         x0,
-        fresh_state(est),
+        fresh_state(est, layout),
         penalty=penalty,
         batch_size=batch_size,
         shuffle=shuffle,
@@ -134,12 +147,20 @@ def partial_fit(est, X, y, classes, sample_weight, *, checks):
     w = layout.pack(est.coef_, est.intercept_) if fitted else layout.zeros()
     state = getattr(est, "optimizer_state_", None) if fitted else None
     if state is None:
-        state = fresh_state(est)
+        state = fresh_state(est, layout)
     # C is read per unit of weight seen so far (this batch included).
     penalty = ElasticNet.from_C(
         est.C, est.l1_ratio, np.array([state.seen + total]), layout.penalized()
     )
     batch_size, shuffle = options(est, X.shape[0])
+    if _sampled.applies(est.n_sampled_classes, layout):
+        w, state = _sampled.sampled_pass(
+            _stochastic.rows_of(X), y_idx, weights, layout, w,
+            _sampled.init_state(state, layout)._replace(seen=state.seen + total),
+            penalty=penalty, batch_size=batch_size, shuffle=shuffle,
+            n_sampled=int(est.n_sampled_classes), sampler=est.sampler,
+        )  # fmt: skip
+        return all_classes, layout.unpack(w, X.dtype), state
     w, state, _ = _stochastic.one_pass(
         X, y_idx, weights, layout, w, state, penalty=penalty, batch_size=batch_size,
         shuffle=shuffle, n_threads=1,
