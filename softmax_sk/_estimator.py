@@ -63,15 +63,17 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         scikit-learn, classes missing from a dict weigh 1 and keys that are not
         classes of ``y`` (a rare class absent from a cross-validation fold) are
         ignored.
-    solver : {'auto', 'lbfgs', 'newton-cg', 'owlqn'}, default='auto'
+    solver : {'auto', 'lbfgs', 'newton-cg', 'owlqn', 'sgd'}, default='auto'
         ``'lbfgs'`` (L-BFGS, L2 or no penalty), ``'newton-cg'`` (truncated
         Newton with Hessian-vector products), ``'owlqn'`` (orthant-wise
         L-BFGS; it and ``'newton-cg'`` handle ``l1_ratio > 0``). ``'auto'``
         picks ``'newton-cg'`` for at most 1000 coefficients and for sparse X
         without an L1 term, else ``'owlqn'`` with an L1 term and ``'lbfgs'``
-        without.
+        without. ``'sgd'``: minibatch proximal SVRG on the same objective
+        (every penalty; exact zeros under L1), the update ``partial_fit``
+        takes; see ``softmax_sk._stochastic``.
     max_iter : int, default=100
-        Maximum number of solver iterations.
+        Maximum number of solver iterations (epochs for ``'sgd'``).
     tol : float, default=1e-4
         The fit stops when the max-norm of the (minimum-norm sub)gradient of
         the objective divided by ``C * sum(s)`` is at most ``tol``.
@@ -82,8 +84,9 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
     verbose : int, default=0
         Print one line per solver iteration when positive.
     random_state : int, RandomState instance or None, default=None
-        Accepted for compatibility with ``LogisticRegression``; every solver
-        here is deterministic, so it has no effect.
+        Seeds ``'sgd'``'s and ``partial_fit``'s row shuffles, class samples
+        and early-stopping split; the batch solvers are deterministic and
+        ignore it.
     n_jobs : int or None, default=None
         Threads that evaluate blocks of rows concurrently during ``fit`` (BLAS
         then runs single-threaded inside each), in joblib's conventions: ``-1``
@@ -94,6 +97,40 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         (affinity, cgroup quotas, ``OMP_NUM_THREADS``). Data that fits in one
         block (256 KiB of logits) always uses one thread. Results do not depend
         on it beyond rounding.
+    batch_size : int or 'auto', default='auto'
+        Rows per stochastic step (``'sgd'``, ``partial_fit``); ``'auto'``: 256
+        (all rows when fewer). The batch solvers ignore this parameter and the
+        six after it.
+    learning_rate : {'adaptive', 'constant'}, default='adaptive'
+        ``'adaptive'``: ``fit(solver='sgd')`` undoes an epoch that raised the
+        objective and halves the step, and grows the step by 10% after one
+        that lowered it; ``'constant'``: ``eta0`` throughout.
+        ``partial_fit`` keeps its step constant.
+    eta0 : float or 'auto', default='auto'
+        Initial step: in units of the Hessian diagonal for the full softmax
+        (``'auto'``: 0.1), AdaGrad's step for the sampled softmax (``'auto'``:
+        1.0).
+    shuffle : bool, default=True
+        Shuffle the rows before each pass.
+    early_stopping : bool, default=False
+        ``fit(solver='sgd')`` holds out ``validation_fraction`` of the rows
+        and stops when their accuracy has not improved by more than ``tol``
+        for ``n_iter_no_change`` epochs.
+    validation_fraction : float, default=0.1
+        The held-out share for ``early_stopping``.
+    n_iter_no_change : int, default=5
+        Epochs without improvement before ``early_stopping`` stops.
+    n_sampled_classes : int or None, default=None
+        Train ``'sgd'`` / ``partial_fit`` with a sampled softmax: each step
+        computes the batch's classes and this many negatives drawn from
+        ``sampler`` instead of every class (``softmax_sk._sampled``). It
+        minimises a biased estimate of the objective (see the README);
+        predictions always use the full softmax. ``None``, or at least
+        ``n_classes - 1``: the full softmax.
+    sampler : {'uniform', 'log_uniform', 'frequency'}, default='uniform'
+        The negatives' distribution: uniform over the classes; Zipf-like in
+        the class index (``log_uniform``, for classes sorted by decreasing
+        frequency); or the class frequencies seen so far.
 
     Attributes
     ----------
@@ -107,7 +144,11 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
     n_iter_ : ndarray of shape (1,)
         Number of solver iterations.
     solver_ : str
-        The solver that ran (what ``'auto'`` resolved to).
+        The solver that ran (what ``'auto'`` resolved to; ``'sgd'`` after
+        ``partial_fit``).
+    optimizer_state_ : SGDState or None
+        The stochastic optimizer's state after ``'sgd'`` or ``partial_fit``
+        (None after a batch solver), from which ``partial_fit`` continues.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)

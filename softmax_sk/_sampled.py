@@ -30,6 +30,7 @@ less well calibrated than a full-softmax fit's) more than for the ranking
 import numpy as np
 
 from . import _blocks
+from ._engine import single_threaded_blas
 from ._solvers._base import SolverResult
 from ._stochastic import rows_of
 
@@ -76,6 +77,13 @@ def sampled_pass(
     X, y_idx, weights, layout, w, state, *, penalty, batch_size, shuffle, n_sampled, sampler
 ):
     """One pass over a chunk of rows; returns ``(w, state)``."""
+    with single_threaded_blas():  # many small products: BLAS threads cost more than they give
+        return _pass(
+            X, y_idx, weights, layout, w, state, penalty, batch_size, shuffle, n_sampled, sampler
+        )
+
+
+def _pass(X, y_idx, weights, layout, w, state, penalty, batch_size, shuffle, n_sampled, sampler):
     rng = np.random.default_rng()
     rng.bit_generator.state = state.rng
     n = X.shape[0]

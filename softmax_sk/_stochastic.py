@@ -42,6 +42,7 @@ import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
 from . import _blocks
+from ._engine import single_threaded_blas
 from ._loss import SoftmaxLoss
 from ._solvers._base import SolverResult, is_flat, max_norm
 
@@ -51,9 +52,10 @@ from ._solvers._base import SolverResult, is_flat, max_norm
 # digits and dense_100k_100 (benchmarks/results/sgd.md).
 GROW = 1.1
 # fit without an L1 term: the curvature pairs (differences of successive anchors and
-# their gradients) that shape the steps. On the bench_fit problems at scale 0.2 ten
-# pairs took mnist_50k_784 from 6e-2 to 1e-3 relative gap after 20 epochs, and
-# dense_100k_100 from 4e-8 to 9e-9 (benchmarks/results/sgd.md).
+# their gradients) that shape the steps. On the bench_fit problems at scale 0.2, ten
+# pairs against none changed the relative gap after 20 epochs from 6e-2 to 2e-2 on
+# mnist_50k_784 and from 4e-8 to 1e-8 on dense_100k_100, but from 4e-2 to 1.3e-1 on
+# digits (single runs; benchmarks/results/sgd.md has the ten-pair figures).
 MEMORY = 10
 
 
@@ -154,12 +156,16 @@ def inner_loop(X, labels, weights, layout, start, state, *, penalty, batch_size,
     """
     rng = np.random.default_rng()
     rng.bit_generator.state = state.rng
-    n = X.shape[0]
-    order = rng.permutation(n) if shuffle else np.arange(n)
+    order = rng.permutation(X.shape[0]) if shuffle else np.arange(X.shape[0])
     state = state._replace(rng=rng.bit_generator.state)
+    with single_threaded_blas():  # many small products: BLAS threads cost more than they give
+        return _steps(X, labels, weights, layout, start, state, order, penalty, batch_size, pairs)
+
+
+def _steps(X, labels, weights, layout, start, state, order, penalty, batch_size, pairs):
     precond = start.curvature
     w, v = start.w, start.w
-    for a in range(0, n, batch_size):
+    for a in range(0, X.shape[0], batch_size):
         rows = np.sort(order[a : a + batch_size])  # sorted: contiguous reads where possible
         block = _batch_block(X, labels, weights, rows)
         if block is None:  # rows of zero weight: nothing to learn from

@@ -7,11 +7,13 @@ parameters into its options, holds out the early-stopping split, validates a
 """
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d, validate_data
 
 from . import _sampled, _stochastic
+from ._engine import resolve_threads
 from ._layout import Layout
 from ._penalty import ElasticNet
 
@@ -163,9 +165,14 @@ def partial_fit(est, X, y, classes, sample_weight, *, checks):
         return all_classes, layout.unpack(w, X.dtype), state
     w, state, _ = _stochastic.one_pass(
         X, y_idx, weights, layout, w, state, penalty=penalty, batch_size=batch_size,
-        shuffle=shuffle, n_threads=1,
+        shuffle=shuffle, n_threads=threads(est, X, layout),
     )  # fmt: skip
     return all_classes, layout.unpack(w, X.dtype), state
+
+
+def threads(est, X, layout):
+    """Threads for the anchor passes, as ``fit`` chooses them (``n_jobs``)."""
+    return resolve_threads(est.n_jobs, sp.issparse(X) or layout.n_classes > 32)
 
 
 def _stream_classes(est, classes, first):

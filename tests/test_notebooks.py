@@ -1,4 +1,4 @@
-"""notebooks/statistics.ipynb runs top to bottom (its code cells, in order, in one namespace)."""
+"""The notebooks run top to bottom (their code cells, in order, in one namespace)."""
 
 import json
 import warnings
@@ -30,3 +30,27 @@ def test_statistics_notebook_runs_and_is_committed_without_outputs():
     assert rel(namespace["res"].bse, namespace["ref"].bse) < 1e-5
     assert rel(namespace["clustered"].bse, namespace["ref_cluster"].bse) < 1e-5
     assert namespace["scaled"].param_names == [*namespace["X"].columns, "const"]
+
+
+STREAMING = Path(__file__).parents[1] / "notebooks" / "streaming.ipynb"
+
+
+def test_streaming_notebook_runs_and_shows_what_it_claims():
+    nb = json.loads(STREAMING.read_text())
+    cells = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert cells and all(not c["outputs"] and c["execution_count"] is None for c in cells)
+    namespace = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning of the 5-epoch sgd fit
+        for i, cell in enumerate(cells):
+            source = "".join(cell["source"])
+            try:
+                exec(compile(source, f"{STREAMING.name} cell {i}", "exec"), namespace)
+            except Exception as error:
+                raise AssertionError(f"code cell {i} failed:\n{source}") from error
+    acc = namespace["acc"]
+    assert abs(acc["stream"] - acc["batch"]) < 0.01
+    assert abs(acc["fit(solver='sgd')"] - acc["batch"]) < 0.005
+    assert namespace["identical"]
+    assert namespace["acc_sampled"] > namespace["acc_full"] - 0.01
+    assert namespace["t_full"] > 2 * namespace["t_sampled"]
