@@ -27,8 +27,9 @@ vanish as ``w`` and ``v`` approach the optimum, so a constant step converges
 
 ``fit`` (without an L1 term) also keeps the last ``MEMORY`` pairs of
 successive anchors ``(v_e - v_{e-1}, mu_e - mu_{e-1})`` and steps along
-L-BFGS's inverse-Hessian estimate from them (two-loop recursion started from
-``1 / P``): whole-data curvature at the price of a few vector products per
+L-BFGS's inverse-Hessian estimate from them (the batch solver's two-loop
+recursion, started from ``1 / P`` scaled by the last pair): whole-data curvature at
+the price of a few vector products per
 step, as stochastic L-BFGS methods do (Moritz, Nishihara & Jordan 2016, who
 take their pairs from subsampled Hessian-vector products instead).
 ``benchmarks/results/stream.md`` compares it with scikit-learn's SGD.
@@ -44,7 +45,9 @@ from sklearn.utils import check_random_state
 from . import _blocks
 from ._engine import single_threaded_blas
 from ._loss import SoftmaxLoss
+from ._objective import Objective
 from ._solvers._base import SolverResult, is_flat, max_norm
+from ._solvers._lbfgs import _two_loop
 
 # learning_rate="adaptive": the step grows by this factor after an epoch that lowered
 # the objective, and halves (the epoch undone) after one that did not. Against a
@@ -111,11 +114,11 @@ def update(grad, state, w, *, precond, penalty, pairs=()):
     """``(w_new, state_new)``: one preconditioned proximal step along ``grad``.
 
     ``precond`` is the diagonal ``P``; with curvature ``pairs`` (no L1 term) the
-    step is along L-BFGS's inverse-Hessian estimate started from ``1 / P``.
+    step is along L-BFGS's inverse-Hessian estimate (``_lbfgs``'s two-loop recursion).
     """
     step = state.eta / precond
     if pairs:
-        w_new = w - state.eta * two_loop(grad, precond, pairs)
+        w_new = w - state.eta * _two_loop(grad, pairs, precond)
     else:
         w_new = w - step * grad
     if penalty.has_l1:
@@ -123,29 +126,12 @@ def update(grad, state, w, *, precond, penalty, pairs=()):
     return w_new, state._replace(n_steps=state.n_steps + 1)
 
 
-def anchor(loss, penalty, w):
-    """The ``Anchor`` of a data term (``_loss.SoftmaxLoss``) and penalty at ``w``."""
-    f, g = loss.loss_gradient(w)
-    g = g + penalty.smooth_gradient(w)
-    value = f + penalty.smooth_value(w) + penalty.l1_value(w)
-    diagonal = loss.hessian_diagonal(w)
-    diagonal[penalty.penalized] += penalty.l2
-    diagonal[~(diagonal > 0)] = 1.0  # an all-zero feature: its gradient is 0 too
-    return Anchor(w, value, g, max_norm(penalty.min_norm_subgradient(w, g)), diagonal)
-
-
-def two_loop(g, diagonal, pairs):
-    """L-BFGS's inverse-Hessian estimate times ``g``, from ``(s, y, 1 / s.y)`` pairs."""
-    q = g.copy()
-    alphas = []
-    for s, y, rho in reversed(pairs):
-        a = rho * float(s @ q)
-        q -= a * y
-        alphas.append(a)
-    r = q / diagonal
-    for (s, y, rho), a in zip(pairs, reversed(alphas), strict=True):
-        r += (a - rho * float(y @ r)) * s
-    return r
+def anchor(obj, w):
+    """The ``Anchor`` of an ``_objective.Objective`` (a data term and a penalty) at ``w``."""
+    f, g = obj.fun_grad(w)
+    value = f + obj.l1_value(w)
+    grad_norm = max_norm(obj.min_norm_subgradient(w, g))
+    return Anchor(w, value, g, grad_norm, obj.preconditioner(w))
 
 
 def inner_loop(X, labels, weights, layout, start, state, *, penalty, batch_size, shuffle, pairs=()):
@@ -207,25 +193,33 @@ def rows_of(X):
 def one_pass(X, y_idx, weights, layout, w, state, *, penalty, batch_size, shuffle, n_threads=1):
     """``partial_fit``'s pass over one chunk: count its weight, anchor on it, step through it.
 
-    Returns ``(w, state, anchor)``, the anchor taken at the incoming ``w``.
+    The pass's step is ``eta`` times the chunk's share of the weight seen so far
+    (1 on the first call): each chunk's pass runs towards that chunk's own
+    optimum, and without the decay a stream would end near its last chunk's
+    rather than the whole stream's (``benchmarks/results/stream.md``); with it,
+    the chunks' pulls average out as in stochastic approximation's ``1 / t``
+    steps. Returns ``(w, state, anchor)``, the anchor taken at the incoming ``w``.
     """
     X = rows_of(X)
-    state = state._replace(seen=state.seen + float(np.sum(weights)))
+    chunk = float(np.sum(weights))
+    state = state._replace(seen=state.seen + chunk)
     loss = SoftmaxLoss(X, y_idx, weights, layout, n_threads=n_threads)
+    obj = Objective(loss, penalty)
     with loss.running():
-        start = anchor(loss, penalty, w)
+        start = anchor(obj, w)
+    eta = state.eta
     w, state = inner_loop(
         X,
         labels_of(y_idx, layout),
         weights,
         layout,
         start,
-        state,
+        state._replace(eta=eta * chunk / state.seen),
         penalty=penalty,
         batch_size=batch_size,
         shuffle=shuffle,
     )
-    return w, state, start
+    return w, state._replace(eta=eta), start
 
 
 def fit(
@@ -261,12 +255,13 @@ def fit(
     X = rows_of(X)
     state = state._replace(seen=float(np.sum(weights)))
     loss = SoftmaxLoss(X, y_idx, weights, layout, n_threads=n_threads)
+    obj = Objective(loss, penalty)
     labels = labels_of(y_idx, layout)
     message = "maximum number of epochs reached"
     eps = float(np.finfo(X.dtype).eps)  # the objective's precision: no undo for rounding
     pairs = deque(maxlen=MEMORY)
     with loss.running():
-        best = anchor(loss, penalty, w0)
+        best = anchor(obj, w0)
         epoch = 0
         while epoch < max_iter:
             if best.grad_norm <= tol:
@@ -285,7 +280,7 @@ def fit(
                 pairs=tuple(pairs),
             )
             epoch += 1
-            end = anchor(loss, penalty, w)
+            end = anchor(obj, w)
             if verbose > 0:
                 print(
                     f"[sgd] epoch {epoch:4d}  objective {end.value:.10e}  "
