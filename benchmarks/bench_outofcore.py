@@ -29,7 +29,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_fit import RUNS, add_out_argument, machine_line, output_folder, run_meta, write_results
+from bench_fit import (
+    RUNS,
+    add_out_argument,
+    output_folder,
+    run_meta,
+    shared_machine_header,
+    write_results,
+)
 
 from softmax_sk import SoftmaxRegressionClassifier
 
@@ -122,11 +129,7 @@ def markdown(results, meta):
     r = results[0]
     return "\n".join(
         [
-            f"Command: `{meta['command']}`",
-            "",
-            machine_line(meta) + ". The machine was shared with other jobs and loaded: times "
-            "are indicative only.",
-            "",
+            *shared_machine_header(meta),
             f"A {r['gb']} GB float32 memmap ({r['n']} x {r['d']}), chunks of {r['chunk']} rows, "
             "the file dropped from the page cache before each pass.",
             "",

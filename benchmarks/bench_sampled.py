@@ -12,7 +12,8 @@ with ``n_sampled_classes=--sampled`` (the default ``sampler="uniform"``), the sa
 ``batch_size`` and ``random_state``, both predicting with the full softmax.
 
 Reported: seconds per epoch (sampled: the median over ``--epochs`` epochs;
-full: the median over its ``--full-epochs``, which may be fewer at large K), top-1 test accuracy after the same number of epochs, and the sampled
+full: the median over its ``--full-epochs``, which may be fewer at large K),
+top-1 test accuracy after the same number of epochs, and the sampled
 model's accuracy after the full one's wall time. The full softmax's epoch is
 proximal SVRG (an anchor pass with the Hessian diagonal, then two minibatch
 gradients per step: about four passes over the K columns), which is what
@@ -26,7 +27,13 @@ import time
 import warnings
 
 import numpy as np
-from bench_fit import add_out_argument, machine_line, output_folder, run_meta, write_results
+from bench_fit import (
+    add_out_argument,
+    output_folder,
+    run_meta,
+    shared_machine_header,
+    write_results,
+)
 from sklearn.exceptions import ConvergenceWarning
 
 from softmax_sk import SoftmaxRegressionClassifier
@@ -92,11 +99,7 @@ def bench_k(K, scale, sampled, epochs, full_epochs, batch_size, seed=0):
 
 def markdown(results, meta):
     lines = [
-        f"Command: `{meta['command']}`",
-        "",
-        machine_line(meta) + ". The machine was shared with other jobs and loaded: times are "
-        "indicative only.",
-        "",
+        *shared_machine_header(meta),
         f"Synthetic Zipf classes, d={D}, n={meta['n']} (80% train), batch_size "
         f"{meta['batch_size']}. Epochs are `partial_fit` passes over the training rows.",
         "",
@@ -137,7 +140,9 @@ def main(argv=None):
         warnings.simplefilter("ignore", ConvergenceWarning)
         Ks = [int(k) for k in args.classes.split(",")]
         full_epochs = [int(e) for e in args.full_epochs.split(",")]
-        for K, full in zip(Ks, full_epochs * len(Ks) if len(full_epochs) == 1 else full_epochs):
+        if len(full_epochs) == 1:
+            full_epochs = full_epochs * len(Ks)
+        for K, full in zip(Ks, full_epochs, strict=True):
             results.append(bench_k(K, args.scale, args.sampled, args.epochs, full, args.batch_size))
             r = results[-1]
             print(

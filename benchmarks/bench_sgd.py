@@ -25,11 +25,11 @@ import numpy as np
 from bench_fit import (
     DATASETS,
     add_out_argument,
-    machine_line,
     make_dataset,
     objective,
     output_folder,
     run_meta,
+    shared_machine_header,
     write_results,
 )
 from sklearn.exceptions import ConvergenceWarning
@@ -83,11 +83,7 @@ def bench_dataset(name, scale, epochs, C=1.0):
 
 def markdown(results, meta):
     lines = [
-        f"Command: `{meta['command']}`",
-        "",
-        machine_line(meta) + ". The machine was shared with other jobs and loaded: times are "
-        "indicative only.",
-        "",
+        *shared_machine_header(meta),
         f"Relative objective gap `(F - F*) / F*` of `fit(solver='sgd')` after E epochs (target: "
         f"<= {TARGET:g} within 20), test accuracy against the batch optimum's (target: within "
         "0.5 points).",

@@ -22,10 +22,10 @@ import warnings
 import numpy as np
 from bench_fit import (
     add_out_argument,
-    machine_line,
     make_dataset,
     output_folder,
     run_meta,
+    shared_machine_header,
     write_results,
 )
 from sklearn.exceptions import ConvergenceWarning
@@ -79,11 +79,7 @@ def markdown(results, meta):
     r = results[0]
     names = list(r["curves"])
     lines = [
-        f"Command: `{meta['command']}`",
-        "",
-        machine_line(meta) + ". The machine was shared with other jobs and loaded: times are "
-        "indicative only.",
-        "",
+        *shared_machine_header(meta),
         f"dense_100k_100, {r['n_train']} training rows in chunks of {r['chunk']}, the same "
         f"shuffled stream for both. Batch optimum (softmax-sk, tol=1e-8): test log-loss "
         f"{r['batch_optimum']['log_loss']:.4f}, accuracy {r['batch_optimum']['accuracy']:.4f}.",
