@@ -105,7 +105,8 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         ``'adaptive'``: ``fit(solver='sgd')`` undoes an epoch that raised the
         objective and halves the step, and grows the step by 10% after one
         that lowered it; ``'constant'``: ``eta0`` throughout.
-        ``partial_fit`` keeps its step constant.
+        ``partial_fit`` scales a call's step by the square root of its share of
+        the weight seen so far.
     eta0 : float or 'auto', default='auto'
         Initial step: in units of the Hessian diagonal for the full softmax
         (``'auto'``: 0.1), AdaGrad's step for the sampled softmax (``'auto'``:
