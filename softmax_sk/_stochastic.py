@@ -219,7 +219,8 @@ def one_pass(X, y_idx, weights, layout, w, state, *, penalty, batch_size, shuffl
     weight seen so far (1 on the first call): each chunk's pass runs towards
     that chunk's own optimum, and without the decay a stream would end near its
     last chunk's rather than the whole stream's; with it, the chunks' pulls
-    average out, as with stochastic approximation's ``1 / sqrt(t)`` steps. Returns ``(w, state, anchor)``, the anchor taken at the incoming ``w``.
+    average out, as with stochastic approximation's ``1 / sqrt(t)`` steps. Returns
+    ``(w, state, anchor)``, the anchor taken at the incoming ``w``.
     """
     X = rows_of(X)
     chunk = float(np.sum(weights))
