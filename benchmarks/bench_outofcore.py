@@ -166,6 +166,7 @@ def main(argv=None):
     finally:
         if not args.keep:
             Path(path).unlink(missing_ok=True)
+    return results
 
 
 if __name__ == "__main__":

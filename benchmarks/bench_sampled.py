@@ -152,6 +152,7 @@ def main(argv=None):
                 flush=True,
             )
             write_results(out, "sampled", meta, results, markdown, None)
+    return results
 
 
 if __name__ == "__main__":

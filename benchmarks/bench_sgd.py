@@ -124,6 +124,7 @@ def main(argv=None):
                 flush=True,
             )
             write_results(out, "sgd", meta, results, markdown, None)
+    return results
 
 
 if __name__ == "__main__":

@@ -109,6 +109,7 @@ def main(argv=None):
         results = [run(args.n, args.epochs, args.chunk)]
         write_results(out, "stream", meta, results, markdown, None)
         print(markdown(results, meta))
+    return results
 
 
 if __name__ == "__main__":

@@ -140,19 +140,23 @@ def anchor(obj, w, floor):
     return Anchor(w, value, g, grad_norm, np.maximum(obj.preconditioner(w), floor))
 
 
-def curvature_floor(loss, y_idx, weights, layout):
-    """The Hessian diagonal a calibrated model would have: ``f_c (1 - f_c)`` times the
-    features' mean squares, with ``f_c`` the weighted class frequencies (flat).
+def curvature_floor(loss, y_idx, weights, layout, batch_size):
+    """The Hessian diagonal a calibrated model would have on a minibatch: ``f (1 - f)``
+    times the features' mean squares, with ``f`` each class's weighted frequency but
+    at least ``1 / batch_size`` (flat).
 
     At a calibrated model the mean probability of class ``c`` is ``f_c``; the
     diagonal at ``w = 0`` (``(K - 1) / K**2`` instead) is smaller by about
     ``K f_c``, so with many classes steps scaled by it alone overshoot on the
-    frequent classes by that factor (at K=10,000, 1000x on a class of 10%).
+    frequent classes by that factor (at K=10,000, 1000x on a class of 10%). A
+    class rarer than one row per minibatch still has, in a minibatch holding
+    one of its rows, the curvature of frequency ``1 / batch_size``: the bound a
+    stochastic step must respect.
     """
     K = layout.n_classes
     at_zero = loss.hessian_diagonal(None).reshape(layout.n_dof, layout.k)  # (K-1)/K**2 * m_j
     f = np.bincount(y_idx, weights=weights, minlength=K) / np.sum(weights)
-    f = f[1:] if layout.reference else f
+    f = np.maximum(f[1:] if layout.reference else f, 1.0 / batch_size)
     return (at_zero * (K**2 / (K - 1)) * (f * (1 - f))).ravel()
 
 
@@ -228,7 +232,7 @@ def one_pass(X, y_idx, weights, layout, w, state, *, penalty, batch_size, shuffl
     loss = SoftmaxLoss(X, y_idx, weights, layout, n_threads=n_threads)
     obj = Objective(loss, penalty)
     with loss.running():
-        start = anchor(obj, w, curvature_floor(loss, y_idx, weights, layout))
+        start = anchor(obj, w, curvature_floor(loss, y_idx, weights, layout, batch_size))
     eta = state.eta
     w, state = inner_loop(
         X,
@@ -283,7 +287,7 @@ def fit(
     eps = float(np.finfo(X.dtype).eps)  # the objective's precision: no undo for rounding
     pairs = deque(maxlen=MEMORY)
     with loss.running():
-        floor = curvature_floor(loss, y_idx, weights, layout)
+        floor = curvature_floor(loss, y_idx, weights, layout, batch_size)
         best = anchor(obj, w0, floor)
         epoch = 0
         while epoch < max_iter:
