@@ -123,3 +123,14 @@ def test_a_pickled_sampled_stream_resumes_bitwise(sampler):
         half.partial_fit(X[c], y[c])
     np.testing.assert_array_equal(half.coef_, whole.coef_)
     assert np.sum(whole.coef_ == 0) > 0  # the lazy soft threshold leaves exact zeros
+
+
+def test_sparse_and_dense_rows_give_the_same_sampled_fit():
+    import scipy.sparse as sp
+
+    X, y = _zipf(800, 30)
+    X[np.abs(X) < 1.0] = 0.0
+    kw = {"solver": "sgd", "n_sampled_classes": 5, "max_iter": 2, "random_state": 0}
+    dense = SoftmaxRegressionClassifier(**kw).fit(X, y)
+    sparse = SoftmaxRegressionClassifier(**kw).fit(sp.csr_matrix(X), y)
+    np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-10, atol=1e-12)
