@@ -15,14 +15,14 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from . import _inference, _stream
+from . import _inference, _stochastic, _stream, _targets
 from ._engine import resolve_threads
 from ._layout import Layout
-from ._loss import SoftmaxLoss
 from ._objective import Objective
 from ._penalty import ElasticNet
 from ._sampled import SAMPLERS
@@ -62,7 +62,10 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         uses ``sum(sample_weight) / (n_classes * class_total_weight)``. As in
         scikit-learn, classes missing from a dict weigh 1 and keys that are not
         classes of ``y`` (a rare class absent from a cross-validation fold) are
-        ignored.
+        ignored. With probability targets (``y_proba``, label smoothing) each
+        class's share of a sample's loss is weighed: ``sum_k cw_k t_ik CE_ik``,
+        as ``M`` samples of the matching labels would weigh; ``'balanced'``
+        counts each class's total target probability.
     solver : {'auto', 'lbfgs', 'newton-cg', 'owlqn', 'sgd'}, default='auto'
         ``'lbfgs'`` (L-BFGS, L2 or no penalty), ``'newton-cg'`` (truncated
         Newton with Hessian-vector products), ``'owlqn'`` (orthant-wise
@@ -97,6 +100,11 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         (affinity, cgroup quotas, ``OMP_NUM_THREADS``). Data that fits in one
         block (256 KiB of logits) always uses one thread. Results do not depend
         on it beyond rounding.
+    label_smoothing : float, default=0.0
+        In [0, 1): fit to the targets ``(1 - eps) * onehot + eps / K`` instead
+        of the one-hot labels (PyTorch's ``CrossEntropyLoss(label_smoothing=eps)``;
+        applied to ``y_proba`` rows too). No dense ``n x K`` target is formed
+        unless class weights differ between classes.
     batch_size : int or 'auto', default='auto'
         Rows per stochastic step (``'sgd'``, ``partial_fit``); ``'auto'``: 256
         (all rows when fewer). The batch solvers ignore this parameter and the
@@ -132,6 +140,7 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         The negatives' distribution: uniform over the classes; Zipf-like in
         the class index (``log_uniform``, for classes sorted by decreasing
         frequency); or the class frequencies seen so far.
+
 
     Attributes
     ----------
@@ -171,6 +180,20 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
     array([[0.982, 0.018, 0.   ]])
     >>> round(clf.score(X, y), 3)
     0.973
+
+    Class probabilities as targets (here smoothed labels), and an offset per
+    sample and class added to the logits:
+
+    >>> import numpy as np
+    >>> P = 0.9 * np.eye(3)[y] + 0.1 / 3
+    >>> soft = SoftmaxRegressionClassifier(max_iter=200).fit(X, y_proba=P)
+    >>> soft.classes_
+    array([0, 1, 2])
+    >>> offset = np.zeros((len(X), 3))
+    >>> offset[:, 2] = 1.0  # a prior shift towards class 2
+    >>> shifted = SoftmaxRegressionClassifier(max_iter=200).fit(X, y, offset=offset)
+    >>> shifted.predict(X[:2], offset=offset[:2])
+    array([0, 0])
     """
 
     def __init__(
@@ -187,6 +210,7 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         verbose=0,
         random_state=None,
         n_jobs=None,
+        label_smoothing=0.0,
         batch_size="auto",
         learning_rate="adaptive",
         eta0="auto",
@@ -208,6 +232,7 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         self.verbose = verbose
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.label_smoothing = label_smoothing
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.eta0 = eta0
@@ -235,6 +260,7 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
             Interval(Integral, 1, None, closed="left"),
             Interval(Integral, None, -1, closed="right"),
         ],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate": [StrOptions({"adaptive", "constant"})],
         "eta0": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
@@ -247,8 +273,8 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
     }
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
-        """Fit the model to training data.
+    def fit(self, X, y=None, sample_weight=None, *, y_proba=None, offset=None):
+        """Fit the model to training data: labels ``y`` or class probabilities ``y_proba``.
 
         A fit that raises (bad input, an interrupt) leaves the estimator exactly
         as it was before the call.
@@ -258,16 +284,30 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data; float32 data is fitted in float32.
         y : array-like of shape (n_samples,)
-            Class labels (at least two distinct ones).
+            Class labels (at least two distinct ones). Pass exactly one of
+            ``y`` and ``y_proba``.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights with a positive sum.
+        y_proba : array-like of shape (n_samples, n_classes), default=None
+            Each sample's probability of each class (distillation, aggregated or
+            noisy labels): rows of non-negative values summing to 1 (within
+            1e-6, a little more for float32 rows of many classes). The
+            cross-entropy against each row is minimised; one-hot rows fit as
+            their labels do. ``classes_`` becomes ``arange(n_classes)``,
+            or the column labels of a DataFrame, sorted (as ``classes_``
+            always is; the columns are matched to them).
+        offset : array-like of shape (n_samples,) or (n_samples, n_classes), default=None
+            Added to each sample's logits, not fitted (an exposure, a base model's
+            margins). Shape (n_samples,) with two classes only: added to the logit
+            of ``classes_[1]`` against ``classes_[0]``, as statsmodels' ``Logit``
+            and glum's ``offset``. Pass the same offsets to ``predict*``.
 
         Returns
         -------
         self : SoftmaxRegressionClassifier
             The fitted estimator.
         """
-        return self._restoring(self._fit, X, y, sample_weight)
+        return self._restoring(self._fit, X, y, sample_weight, y_proba, offset)
 
     def _restoring(self, method, *args):
         """``method(*args)``, with ``__dict__`` put back as it was if it raises."""
@@ -279,24 +319,23 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
             self.__dict__.update(before)
             raise
 
-    def _fit(self, X, y, sample_weight):
-        X, y = validate_data(
-            self, X, y, accept_sparse=_SPARSE_FORMATS, dtype=_DTYPES, multi_output=True
-        )
-        _reject_multioutput(y)
-        y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
-        classes, y_idx = np.unique(y, return_inverse=True)
-        if classes.size < 2:
-            label = classes[0].item() if isinstance(classes[0], np.generic) else classes[0]
-            raise ValueError(
-                "SoftmaxRegressionClassifier needs samples of at least 2 classes, "
-                f"but y contains only one class: {label!r}. A classifier "
-                "needs examples of every class it should tell apart."
-            )
+    def _fit(self, X, y, sample_weight, y_proba, offset):
+        if y_proba is not None:
+            if y is not None:
+                raise ValueError("Pass exactly one of y (labels) and y_proba (probabilities).")
+            X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=_DTYPES)
+            classes, Y = _targets.check_y_proba(y_proba, X.shape[0])
+            y_idx = None
+        else:
+            X, classes, y_idx = self._check_labels(X, y)
+            Y = None
         sample_weight, sw_scale = _unit_max(_check_sample_weight(sample_weight, X.shape[0]))
-        class_weight, cw_scale = _unit_max(self._class_weights(classes, y_idx, sample_weight))
-        weights = sample_weight * class_weight[y_idx]
+        eps = float(self.label_smoothing)
+        totals = _targets.class_totals(y_idx, Y, sample_weight, classes.size, eps)
+        class_weight, cw_scale = _unit_max(self._class_weights(classes, totals))
+        targets = _targets.resolve(y_idx, Y, classes.size, sample_weight, class_weight, eps)
+        weights = targets.weights
+        offset = _targets.check_offset(offset, X.shape[0], classes.size, X.dtype)
         if not weights.sum() > 0:
             raise ValueError(
                 "The sample weights times the class weights sum to zero; at "
@@ -312,13 +351,14 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         )
         solver = self._resolve_solver(layout.size, penalty.has_l1, sp.issparse(X))
         x0 = self._warm_start_coefs(classes, layout)
+        data = _stochastic.Rows(X, targets.y, weights, offset, targets.smoothing)
         state, n_passes = None, None
         if solver == "sgd":
             result, state = _stream.fit_sgd(
-                self, X, y_idx, weights, layout, penalty, x0, scales=scales, n_threads=n_threads
+                self, data, layout, penalty, x0, scales=scales, n_threads=n_threads
             )
         else:
-            loss = SoftmaxLoss(X, y_idx, weights, layout, n_threads=n_threads)
+            loss = data.loss(layout, n_threads)
             obj = Objective(loss, penalty)
             entry = SOLVERS[solver]
             options = {"refresh_every": loss.preconditioner_refresh}
@@ -334,7 +374,9 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
             n_passes = obj.n_passes
         coef, intercept = layout.unpack(result.x, X.dtype)
         if not result.converged:
-            self._warn_not_converged(solver, result, X, y_idx, layout, coef, intercept)
+            # (the separation advice reads labels and logits without offsets)
+            labels = y_idx if offset is None else None
+            self._warn_not_converged(solver, result, X, labels, layout, coef, intercept)
 
         self.classes_ = classes
         self.coef_, self.intercept_ = coef, intercept
@@ -342,14 +384,16 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         self.solver_ = solver
         self.optimizer_state_ = state
         self._n_passes = n_passes
-        self._remember_fit_params()
+        self._remember_fit_params(y_proba=Y is not None, offset=offset is not None)
         return self
 
-    def _remember_fit_params(self):
+    def _remember_fit_params(self, **how):
         """What inference() must know of the fit, whatever set_params did since."""
         self._fitted_with = {
-            name: getattr(self, name) for name in ("C", "class_weight", "fit_intercept")
+            name: getattr(self, name)
+            for name in ("C", "class_weight", "fit_intercept", "label_smoothing")
         }
+        self._fitted_with.update(how)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -411,8 +455,26 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         self.n_iter_ = np.array([1], dtype=np.int32)
         self.solver_ = "sgd"
         self._n_passes = None
-        self._remember_fit_params()
+        self._remember_fit_params(y_proba=False, offset=False)
         return self
+
+    def _check_labels(self, X, y):
+        """``(X, classes, y_idx)``: validated data and the class index of each label."""
+        X, y = validate_data(
+            self, X, y, accept_sparse=_SPARSE_FORMATS, dtype=_DTYPES, multi_output=True
+        )
+        _reject_multioutput(y)
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        classes, y_idx = np.unique(y, return_inverse=True)
+        if classes.size < 2:
+            label = classes[0].item() if isinstance(classes[0], np.generic) else classes[0]
+            raise ValueError(
+                "SoftmaxRegressionClassifier needs samples of at least 2 classes, "
+                f"but y contains only one class: {label!r}. A classifier "
+                "needs examples of every class it should tell apart."
+            )
+        return X, classes, y_idx
 
     def _resolve_solver(self, n_coefs, has_l1, sparse):
         if self.solver == "auto":
@@ -426,10 +488,11 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
             )
         return self.solver
 
-    def _class_weights(self, classes, y_idx, sample_weight):
+    def _class_weights(self, classes, totals):
         """Weight of each class (n_classes,), from ``class_weight``.
 
-        As in scikit-learn, dict keys that are not classes of ``y`` (a rare class
+        ``totals`` is each class's total sample weight (``'balanced'``). As in
+        scikit-learn, dict keys that are not classes of ``y`` (a rare class
         missing from a cross-validation fold) are ignored, and classes without a
         key weigh 1.
         """
@@ -437,7 +500,6 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         if cw is None:
             return np.ones(classes.size)
         if isinstance(cw, str):  # 'balanced'
-            totals = np.bincount(y_idx, weights=sample_weight, minlength=classes.size)
             out = np.zeros(classes.size)  # a class with no weight keeps none
             np.divide(totals.sum(), classes.size * totals, out=out, where=totals > 0)
             return out
@@ -492,75 +554,111 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         )
 
     # -- prediction --------------------------------------------------------------
-    def _logits(self, X):
-        """``(z, row_scale)`` of validated new data (see ``_layout.Layout.logits``)."""
+    def _logits(self, X, offset=None):
+        """``(z, row_scale)`` of validated new data (see ``_layout.Layout.logits``),
+        with ``offset`` added."""
         check_is_fitted(self)
         with np.errstate(over="ignore", invalid="ignore"):  # its finiteness check sums X
             X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=_DTYPES, reset=False)
         layout = Layout(self.n_features_in_, self.classes_.size, bool(self.fit_intercept))
-        return layout.logits(X, self.coef_, self.intercept_)
+        offset = _targets.check_offset(offset, X.shape[0], self.classes_.size, X.dtype)
+        z, row_scale = layout.logits(X, self.coef_, self.intercept_)
+        return _targets.add_offset(z, row_scale, offset), row_scale
 
-    def decision_function(self, X):
+    def decision_function(self, X, offset=None):
         """Logits: shape (n_samples,) for two classes (positive class), else (n_samples, n_classes).
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Samples.
+        offset : array-like of shape (n_samples,) or (n_samples, n_classes), default=None
+            Added to the logits, as in ``fit``.
 
         Returns
         -------
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
-            ``X @ coef_.T + intercept_``.
+            ``X @ coef_.T + intercept_ (+ offset)``.
         """
-        z = _scaled_logits(*self._logits(X))
-        return z[:, 1] if self.classes_.size == 2 else z
+        z = _scaled_logits(*self._logits(X, offset))
+        # two classes: the positive class's logit against the reference's (0 without offset)
+        return z[:, 1] - z[:, 0] if self.classes_.size == 2 else z
 
-    def predict(self, X):
+    def predict(self, X, offset=None):
         """Most probable class of each sample.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Samples.
+        offset : array-like of shape (n_samples,) or (n_samples, n_classes), default=None
+            Added to the logits, as in ``fit``.
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
-        z, _ = self._logits(X)
+        z, _ = self._logits(X, offset)
         return self.classes_[np.argmax(z, axis=1)]
 
-    def predict_proba(self, X):
+    def predict_proba(self, X, offset=None):
         """Class probabilities, the softmax of the logits.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Samples.
+        offset : array-like of shape (n_samples,) or (n_samples, n_classes), default=None
+            Added to the logits, as in ``fit``.
 
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
             Finite, rows summing to 1, columns in the order of ``classes_``.
         """
-        return _scaled_softmax(*self._logits(X))
+        return _scaled_softmax(*self._logits(X, offset))
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X, offset=None):
         """Log class probabilities, a log-softmax (finite where ``predict_proba`` underflows).
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Samples.
+        offset : array-like of shape (n_samples,) or (n_samples, n_classes), default=None
+            Added to the logits, as in ``fit``.
 
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
             Columns in the order of ``classes_``.
         """
-        return _scaled_softmax(*self._logits(X), log=True)
+        return _scaled_softmax(*self._logits(X, offset), log=True)
+
+    def score(self, X, y, sample_weight=None, *, offset=None):
+        """Mean accuracy of ``predict(X, offset)`` against ``y``.
+
+        Takes ``offset`` so that a search routes the test folds' offsets here
+        (``set_score_request(offset=True)``) rather than scoring without them.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
+        y : array-like of shape (n_samples,)
+            True labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+        offset : array-like of shape (n_samples,) or (n_samples, n_classes), default=None
+            Added to the logits, as in ``fit``.
+
+        Returns
+        -------
+        score : float
+            Weighted fraction of correctly classified samples.
+        """
+        return accuracy_score(y, self.predict(X, offset=offset), sample_weight=sample_weight)
 
     # -- inference ---------------------------------------------------------------
     def inference(
@@ -573,7 +671,9 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         ``mlogit`` do: each non-base class's coefficients minus those of
         ``base_class``; with two classes, exactly binary logistic regression.
         Needs ``C=np.inf`` and no ``class_weight``: a penalty biases the
-        estimates, and the usual standard errors do not apply to them. The
+        estimates, and the usual standard errors do not apply to them. Fits to
+        probability targets, with offsets or with label smoothing are refused:
+        the likelihood here is that of one observed label per row. The
         fitted coefficients are polished by Newton steps with the exact Hessian
         to the maximum of the likelihood (``results.refinement`` says how far
         they moved); a fit more than half a standard error away is refused with
@@ -635,6 +735,7 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         ValueError: The classes are (quasi-)completely separated: ...
         """
         check_is_fitted(self)
+        _targets.refuse_for_inference(getattr(self, "_fitted_with", {}))
         X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=_DTYPES, reset=False)
         y = column_or_1d(y)
         if y.shape[0] != X.shape[0]:

@@ -43,6 +43,17 @@ def applies(n_sampled, layout):
     return n_sampled is not None and not layout.reference and n_sampled < layout.n_classes - 1
 
 
+def check_rows(data):
+    """Refuse what the sampled softmax does not fit: target distributions (``y_proba``,
+    or label smoothing with unequal class weights), label smoothing, offsets."""
+    if data.y.ndim != 1 or data.smoothing or data.offset is not None:
+        raise ValueError(
+            "n_sampled_classes trains on labels only: it does not take y_proba, "
+            "label_smoothing or offset. Use n_sampled_classes=None (the full softmax) "
+            "for those."
+        )
+
+
 def init_state(state, layout):
     """``state`` (an ``_stochastic.SGDState``) with the sampled path's fields added."""
     if state.accumulator is not None:

@@ -43,7 +43,6 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
-from . import _blocks
 from ._engine import single_threaded_blas
 from ._loss import SoftmaxLoss
 from ._objective import Objective
@@ -140,10 +139,10 @@ def anchor(obj, w, floor):
     return Anchor(w, value, g, grad_norm, np.maximum(obj.preconditioner(w), floor))
 
 
-def curvature_floor(loss, y_idx, weights, layout, batch_size):
+def curvature_floor(loss, data, layout, batch_size):
     """The Hessian diagonal a calibrated model would have on a minibatch: ``f (1 - f)``
-    times the features' mean squares, with ``f`` each class's weighted frequency but
-    at least ``1 / batch_size`` (flat).
+    times the features' mean squares, with ``f`` each class's weighted frequency (its
+    target mass, for distributions) but at least ``1 / batch_size`` (flat).
 
     At a calibrated model the mean probability of class ``c`` is ``f_c``; the
     diagonal at ``w = 0`` (``(K - 1) / K**2`` instead) is smaller by about
@@ -155,60 +154,69 @@ def curvature_floor(loss, y_idx, weights, layout, batch_size):
     """
     K = layout.n_classes
     at_zero = loss.hessian_diagonal(None).reshape(layout.n_dof, layout.k)  # (K-1)/K**2 * m_j
-    f = np.bincount(y_idx, weights=weights, minlength=K) / np.sum(weights)
+    f = data.class_mass(K) / np.sum(data.weights)
     f = np.maximum(f[1:] if layout.reference else f, 1.0 / batch_size)
     return (at_zero * (K**2 / (K - 1)) * (f * (1 - f))).ravel()
 
 
-def inner_loop(X, labels, weights, layout, start, state, *, penalty, batch_size, shuffle, pairs=()):
-    """The SVRG steps of one pass over a chunk from ``start`` (an ``Anchor``).
+class Rows(NamedTuple):
+    """The rows a pass learns from: ``X``, their targets ``y`` (class indices, or
+    ``(n, K)`` distributions), weights (any positive scale), and the data term's
+    ``offset`` ((n, K) or None) and ``smoothing`` (label smoothing of ``y``)."""
 
-    ``labels`` are the layout's label columns (-1 for a reference class) and
-    ``weights`` the rows' weights (any positive scale). Returns ``(w, state)``.
+    X: object
+    y: np.ndarray
+    weights: np.ndarray
+    offset: object = None
+    smoothing: float = 0.0
+
+    def take(self, rows):
+        offset = None if self.offset is None else self.offset[rows]
+        return Rows(self.X[rows], self.y[rows], self.weights[rows], offset, self.smoothing)
+
+    def loss(self, layout, n_threads=1):
+        """The weighted mean cross-entropy of these rows (``_loss.SoftmaxLoss``)."""
+        return SoftmaxLoss(
+            self.X, self.y, self.weights, layout, n_threads=n_threads,
+            offset=self.offset, label_smoothing=self.smoothing,
+        )  # fmt: skip
+
+    def class_mass(self, n_classes):
+        """Each class's total weight (of target probability, for distributions)."""
+        if self.y.ndim == 2:
+            return self.weights @ self.y
+        return np.bincount(self.y, weights=self.weights, minlength=n_classes)
+
+
+def inner_loop(data, layout, start, state, *, penalty, batch_size, shuffle, pairs=()):
+    """The SVRG steps of one pass over ``data`` (``Rows``) from ``start`` (an ``Anchor``).
+
+    Each minibatch's gradients are its rows' data term's (``Rows.loss``: the
+    block functions on the minibatch). Returns ``(w, state)``.
     """
     rng = np.random.default_rng()
     rng.bit_generator.state = state.rng
-    order = rng.permutation(X.shape[0]) if shuffle else np.arange(X.shape[0])
+    n = data.X.shape[0]
+    order = rng.permutation(n) if shuffle else np.arange(n)
     state = state._replace(rng=rng.bit_generator.state)
     with single_threaded_blas():  # many small products: BLAS threads cost more than they give
-        return _steps(X, labels, weights, layout, start, state, order, penalty, batch_size, pairs)
+        return _steps(data, layout, start, state, order, penalty, batch_size, pairs)
 
 
-def _steps(X, labels, weights, layout, start, state, order, penalty, batch_size, pairs):
+def _steps(data, layout, start, state, order, penalty, batch_size, pairs):
     precond = start.curvature
     w, v = start.w, start.w
-    for a in range(0, X.shape[0], batch_size):
-        rows = np.sort(order[a : a + batch_size])  # sorted: contiguous reads where possible
-        block = _batch_block(X, labels, weights, rows)
-        if block is None:  # rows of zero weight: nothing to learn from
+    for a in range(0, data.X.shape[0], batch_size):
+        batch = data.take(np.sort(order[a : a + batch_size]))  # sorted: contiguous reads
+        if not np.sum(batch.weights) > 0:  # rows of zero weight: nothing to learn from
             continue
         g = start.gradient
         if w is not v:  # at w = v the correction is exactly 0
-            g = g + _gradient(block, w, layout) - _gradient(block, v, layout)
+            loss = batch.loss(layout)
+            g = g + loss.loss_gradient(w)[1] - loss.loss_gradient(v)[1]
             g += penalty.smooth_gradient(w - v)
         w, state = update(g, state, w, precond=precond, penalty=penalty, pairs=pairs)
     return w, state
-
-
-def _batch_block(X, labels, weights, rows):
-    s = weights[rows].astype(np.float64)
-    total = s.sum()
-    if not total > 0:
-        return None
-    s = (s / total).astype(X.dtype)
-    inv = np.divide(1.0, s, out=np.zeros_like(s), where=s > 0)
-    return _blocks.Block(X[rows], labels[rows], s, inv)
-
-
-def _gradient(block, w, layout):
-    coef, intercept = layout.split(w, dtype=block.X.dtype)
-    _, grad = _blocks.loss_gradient(block, coef, intercept, layout.reference)
-    return grad.ravel().astype(np.float64, copy=False)
-
-
-def labels_of(y_idx, layout):
-    """The stored-logit column of each row's class (-1 for the reference class)."""
-    return (np.asarray(y_idx) - int(layout.reference)).astype(np.intp)
 
 
 def rows_of(X):
@@ -216,28 +224,27 @@ def rows_of(X):
     return X.tocsr() if sp.issparse(X) and X.format != "csr" else X
 
 
-def one_pass(X, y_idx, weights, layout, w, state, *, penalty, batch_size, shuffle, n_threads=1):
-    """``partial_fit``'s pass over one chunk: count its weight, anchor on it, step through it.
+def one_pass(data, layout, w, state, *, penalty, batch_size, shuffle, n_threads=1):
+    """``partial_fit``'s pass over one chunk (``Rows``): count its weight, anchor on it,
+    step through it.
 
     The pass's step is ``eta`` times the square root of the chunk's share of the
     weight seen so far (1 on the first call): each chunk's pass runs towards
     that chunk's own optimum, and without the decay a stream would end near its
     last chunk's rather than the whole stream's; with it, the chunks' pulls
-    average out, as with stochastic approximation's ``1 / sqrt(t)`` steps. Returns
-    ``(w, state, anchor)``, the anchor taken at the incoming ``w``.
+    average out, as with stochastic approximation's ``1 / sqrt(t)`` steps.
+    Returns ``(w, state, anchor)``, the anchor taken at the incoming ``w``.
     """
-    X = rows_of(X)
-    chunk = float(np.sum(weights))
+    data = data._replace(X=rows_of(data.X))
+    chunk = float(np.sum(data.weights))
     state = state._replace(seen=state.seen + chunk)
-    loss = SoftmaxLoss(X, y_idx, weights, layout, n_threads=n_threads)
+    loss = data.loss(layout, n_threads)
     obj = Objective(loss, penalty)
     with loss.running():
-        start = anchor(obj, w, curvature_floor(loss, y_idx, weights, layout, batch_size))
+        start = anchor(obj, w, curvature_floor(loss, data, layout, batch_size))
     eta = state.eta
     w, state = inner_loop(
-        X,
-        labels_of(y_idx, layout),
-        weights,
+        data,
         layout,
         start,
         state._replace(eta=eta * (chunk / state.seen) ** SHARE_POWER),
@@ -249,9 +256,7 @@ def one_pass(X, y_idx, weights, layout, w, state, *, penalty, batch_size, shuffl
 
 
 def fit(
-    X,
-    y_idx,
-    weights,
+    data,
     layout,
     w0,
     state,
@@ -278,16 +283,15 @@ def fit(
 
     Returns ``(SolverResult, state)``; ``n_iter`` counts epochs.
     """
-    X = rows_of(X)
-    state = state._replace(seen=float(np.sum(weights)))
-    loss = SoftmaxLoss(X, y_idx, weights, layout, n_threads=n_threads)
+    data = data._replace(X=rows_of(data.X))
+    state = state._replace(seen=float(np.sum(data.weights)))
+    loss = data.loss(layout, n_threads)
     obj = Objective(loss, penalty)
-    labels = labels_of(y_idx, layout)
     message = "maximum number of epochs reached"
-    eps = float(np.finfo(X.dtype).eps)  # the objective's precision: no undo for rounding
+    eps = float(np.finfo(data.X.dtype).eps)  # the objective's precision: no undo for rounding
     pairs = deque(maxlen=MEMORY)
     with loss.running():
-        floor = curvature_floor(loss, y_idx, weights, layout, batch_size)
+        floor = curvature_floor(loss, data, layout, batch_size)
         best = anchor(obj, w0, floor)
         epoch = 0
         while epoch < max_iter:
@@ -295,9 +299,7 @@ def fit(
                 message = "gradient below tol"
                 break
             w, state = inner_loop(
-                X,
-                labels,
-                weights,
+                data,
                 layout,
                 best,
                 state,

@@ -12,7 +12,7 @@ from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d, validate_data
 
-from . import _sampled, _stochastic
+from . import _sampled, _stochastic, _targets
 from ._engine import resolve_threads
 from ._layout import Layout
 from ._penalty import ElasticNet
@@ -36,34 +36,34 @@ def fresh_state(est, layout):
     return _stochastic.init(eta0, est.random_state)
 
 
-def fit_sgd(est, X, y_idx, weights, layout, penalty, x0, *, scales, n_threads):
-    """``fit(solver="sgd")``: ``(SolverResult, state)`` on the whole data.
+def fit_sgd(est, data, layout, penalty, x0, *, scales, n_threads):
+    """``fit(solver="sgd")`` on ``data`` (``_stochastic.Rows``): ``(SolverResult, state)``.
 
     With ``early_stopping``, a ``validation_fraction`` of the rows is held out
     (stratified where every class has enough rows; drawn with ``random_state``);
     the penalty is then that of the remaining rows' weight, and the fit stops
-    when the held-out accuracy has not improved by more than ``tol`` for
-    ``n_iter_no_change`` epochs.
+    when the held-out accuracy (against the most probable target class) has not
+    improved by more than ``tol`` for ``n_iter_no_change`` epochs.
     """
     stop_early = None
     if est.early_stopping:
-        train, val = _split(est, y_idx)
-        X_val, y_val = X[val], y_idx[val]
-        X, y_idx, weights = X[train], y_idx[train], weights[train]
-        penalty = ElasticNet.from_C(est.C, est.l1_ratio, weights, layout.penalized(), scales=scales)
-        stop_early = _NoImprovement(layout, X_val, y_val, float(est.tol), est.n_iter_no_change)
-    batch_size, shuffle = options(est, X.shape[0])
+        train, val = _split(est, _labels(data))
+        stop_early = _NoImprovement(layout, data.take(val), float(est.tol), est.n_iter_no_change)
+        data = data.take(train)
+        penalty = ElasticNet.from_C(
+            est.C, est.l1_ratio, data.weights, layout.penalized(), scales=scales
+        )
+    batch_size, shuffle = options(est, data.X.shape[0])
     if _sampled.applies(est.n_sampled_classes, layout):
+        _sampled.check_rows(data)
         return _sampled.fit(
-            X, y_idx, weights, layout, x0, fresh_state(est, layout), penalty=penalty,
+            data.X, data.y, data.weights, layout, x0, fresh_state(est, layout), penalty=penalty,
             batch_size=batch_size, shuffle=shuffle, n_sampled=int(est.n_sampled_classes),
             sampler=est.sampler, max_iter=int(est.max_iter), verbose=int(est.verbose),
             stop_early=stop_early,
         )  # fmt: skip
     return _stochastic.fit(
-        X,
-        y_idx,
-        weights,
+        data,
         layout,
         x0,
         fresh_state(est, layout),
@@ -77,6 +77,11 @@ def fit_sgd(est, X, y_idx, weights, layout, penalty, x0, *, scales, n_threads):
         n_threads=n_threads,
         stop_early=stop_early,
     )
+
+
+def _labels(data):
+    """Each row's class: its label, or its most probable target class."""
+    return data.y if data.y.ndim == 1 else np.argmax(data.y, axis=1)
 
 
 def _split(est, y_idx):
@@ -94,15 +99,17 @@ class _NoImprovement:
     """Early stopping: True once the held-out accuracy has not improved by more than
     ``tol`` for ``patience`` epochs in a row."""
 
-    def __init__(self, layout, X, y_idx, tol, patience):
-        self.layout, self.X, self.y_idx = layout, X, y_idx
+    def __init__(self, layout, held_out, tol, patience):
+        self.layout, self.held_out, self.y = layout, held_out, _labels(held_out)
         self.tol, self.patience = tol, patience
         self.best, self.waited = -np.inf, 0
 
     def __call__(self, w):
-        coef, intercept = self.layout.unpack(w, self.X.dtype)
-        z, _ = self.layout.logits(self.X, coef, intercept)
-        score = float(np.mean(z.argmax(axis=1) == self.y_idx))
+        coef, intercept = self.layout.unpack(w, self.held_out.X.dtype)
+        z, _ = self.layout.logits(self.held_out.X, coef, intercept)
+        if self.held_out.offset is not None:
+            z = z + self.held_out.offset
+        score = float(np.mean(z.argmax(axis=1) == self.y))
         if score > self.best + self.tol:
             self.best, self.waited = score, 0
             return False
@@ -136,7 +143,13 @@ def partial_fit(est, X, y, classes, sample_weight, *, checks):
             "label the stream can contain as classes= on the first call."
         )
     sample_weight = check_sample_weight(sample_weight, X.shape[0])
-    weights = sample_weight * est._class_weights(all_classes, y_idx, sample_weight)[y_idx]
+    K, eps = all_classes.size, float(est.label_smoothing)
+    totals = _targets.class_totals(y_idx, None, sample_weight, K, eps)
+    targets = _targets.resolve(
+        y_idx, None, K, sample_weight, est._class_weights(all_classes, totals), eps
+    )
+    weights = targets.weights
+    data = _stochastic.Rows(X, targets.y, weights, None, targets.smoothing)
     total = float(weights.sum())
     if not (total > 0 and np.isfinite(total)):
         raise ValueError(
@@ -156,6 +169,7 @@ def partial_fit(est, X, y, classes, sample_weight, *, checks):
     )
     batch_size, shuffle = options(est, X.shape[0])
     if _sampled.applies(est.n_sampled_classes, layout):
+        _sampled.check_rows(data)
         w, state = _sampled.sampled_pass(
             _stochastic.rows_of(X), y_idx, weights, layout, w,
             _sampled.init_state(state, layout)._replace(seen=state.seen + total),
@@ -164,7 +178,7 @@ def partial_fit(est, X, y, classes, sample_weight, *, checks):
         )  # fmt: skip
         return all_classes, layout.unpack(w, X.dtype), state
     w, state, _ = _stochastic.one_pass(
-        X, y_idx, weights, layout, w, state, penalty=penalty, batch_size=batch_size,
+        data, layout, w, state, penalty=penalty, batch_size=batch_size,
         shuffle=shuffle, n_threads=threads(est, X, layout),
     )  # fmt: skip
     return all_classes, layout.unpack(w, X.dtype), state

@@ -226,3 +226,15 @@ def test_bench_outofcore_streams_a_memmap(tmp_path):
     assert row["n"] == 2500 and row["read_time"] > 0 and len(row["epoch_times"]) == 1
     assert row["peak_rss_anon_mib"] >= row["rss_anon_before_mib"] > 0
     assert not data.exists()  # deleted without --keep
+
+
+def test_bench_targets_times_every_contender_against_a_baseline_checkout(tmp_path):
+    import bench_targets
+
+    rows = bench_targets.main(
+        ["--n", "300", "--rounds", "1", "--baseline", str(ROOT), "--out", str(tmp_path)]
+    )
+    names = {"labels", "label_smoothing", "y_proba", "offset", "labels, baseline"}
+    assert len(rows) == 4 and all(set(r["median_s"]) == names for r in rows)
+    assert all(r["ratio_to_labels"]["labels"]["loss_gradient"] == 1.0 for r in rows)
+    assert (tmp_path / "targets.md").read_text().count("\n|") == 2 + 4 * len(names)
