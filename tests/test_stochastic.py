@@ -163,3 +163,39 @@ def test_early_stopping_holds_out_rows_and_stops():
     assert clf.n_iter_[0] < 200
     full = SoftmaxRegressionClassifier(max_iter=clf.n_iter_[0], **kw).fit(X, y)
     assert not np.allclose(clf.coef_, full.coef_)  # trained on fewer rows
+
+
+@pytest.mark.parametrize("kind", ["label_smoothing", "y_proba", "offset"])
+def test_sgd_fits_the_batch_optimum_of_every_target(kind, rng):
+    """The stochastic steps use the data term's rows: smoothing, distributions, offsets."""
+    X, y = make_problem(3, n_samples=1500)
+    params, fit_kw = {}, {"y": y}
+    if kind == "label_smoothing":
+        params["label_smoothing"] = 0.2
+    elif kind == "y_proba":
+        P = rng.dirichlet(np.ones(3), size=len(y)) * 0.5 + 0.5 * np.eye(3)[y]
+        fit_kw = {"y_proba": P}
+    else:
+        fit_kw["offset"] = rng.normal(size=(len(y), 3))
+    ref = SoftmaxRegressionClassifier(solver="lbfgs", tol=1e-10, max_iter=1000, **params)
+    ref.fit(X, **fit_kw)
+    sgd = SoftmaxRegressionClassifier(solver="sgd", tol=1e-5, max_iter=300, **params)
+    sgd.fit(X, **fit_kw)
+    assert sgd.n_iter_[0] < 300
+    # the probabilities (coefficients along the redundant feature are ill-determined)
+    offset = fit_kw.get("offset")
+    np.testing.assert_allclose(
+        sgd.predict_proba(X, offset=offset), ref.predict_proba(X, offset=offset), atol=1e-3
+    )
+    plain = SoftmaxRegressionClassifier(solver="lbfgs").fit(X, y)  # without the variant
+    assert np.abs(plain.predict_proba(X) - ref.predict_proba(X, offset=offset)).max() > 1e-2
+
+
+def test_the_sampled_softmax_refuses_what_it_does_not_fit():
+    X, y = make_problem(4, n_samples=200)
+    clf = SoftmaxRegressionClassifier(solver="sgd", n_sampled_classes=1, label_smoothing=0.1)
+    with pytest.raises(ValueError, match="n_sampled_classes trains on labels only"):
+        clf.fit(X, y)
+    with pytest.raises(ValueError, match="n_sampled_classes trains on labels only"):
+        clf.partial_fit(X, y, classes=np.arange(4))
+    assert not hasattr(clf, "coef_")
