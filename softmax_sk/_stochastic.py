@@ -50,15 +50,16 @@ from ._solvers._base import SolverResult, is_flat, max_norm
 from ._solvers._lbfgs import _two_loop
 
 # learning_rate="adaptive": the step grows by this factor after an epoch that lowered
-# the objective, and halves (the epoch undone) after one that did not. Against a
-# fixed step (1.0) and 1.2 it reached the lowest objective after 20 epochs on
-# digits and dense_100k_100 (benchmarks/results/sgd.md).
+# the objective, and halves (the epoch undone) after one that did not. Chosen against
+# 1.0 and 1.2 on digits and dense_100k_100 (20 epochs), on an earlier version of this
+# solver (before the curvature floor); not re-measured since.
 GROW = 1.1
 # fit without an L1 term: the curvature pairs (differences of successive anchors and
-# their gradients) that shape the steps. On the bench_fit problems at scale 0.2, ten
-# pairs against none changed the relative gap after 20 epochs from 6e-2 to 2e-2 on
-# mnist_50k_784 and from 4e-8 to 1e-8 on dense_100k_100, but from 4e-2 to 1.3e-1 on
-# digits (single runs; benchmarks/results/sgd.md has the ten-pair figures).
+# their gradients) that shape the steps. On the bench_fit problems at scale 0.2, in an
+# earlier version of this solver (before the curvature floor), ten pairs against none
+# took the gap after 20 epochs from 6e-2 to 2e-2 on mnist_50k_784 and from 4e-8 to 1e-8
+# on dense_100k_100, but from 4e-2 to 1.3e-1 on digits (single runs). The committed
+# figures (benchmarks/results/sgd.md) are with ten.
 MEMORY = 10
 # partial_fit: a call's step is eta * (its weight / the weight seen so far) ** SHARE_POWER.
 # On bench_stream's stream (20 chunks an epoch) the power 1 (1/t) left a test log-loss of
