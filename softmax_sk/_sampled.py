@@ -88,10 +88,11 @@ def sampled_pass(
     X, y_idx, weights, layout, w, state, *, penalty, batch_size, shuffle, n_sampled, sampler
 ):
     """One pass over a chunk of rows; returns ``(w, state)``."""
+    args = (X, y_idx, weights, layout, w, state, penalty, batch_size, shuffle, n_sampled, sampler)
+    if X.shape[0] <= batch_size:  # one step: not worth threadpoolctl's cost of limiting BLAS
+        return _pass(*args)
     with single_threaded_blas():  # many small products: BLAS threads cost more than they give
-        return _pass(
-            X, y_idx, weights, layout, w, state, penalty, batch_size, shuffle, n_sampled, sampler
-        )
+        return _pass(*args)
 
 
 def _pass(X, y_idx, weights, layout, w, state, penalty, batch_size, shuffle, n_sampled, sampler):

@@ -200,6 +200,8 @@ def inner_loop(data, layout, start, state, *, penalty, batch_size, shuffle, pair
     n = data.X.shape[0]
     order = rng.permutation(n) if shuffle else np.arange(n)
     state = state._replace(rng=rng.bit_generator.state)
+    if n <= batch_size:  # one step: not worth threadpoolctl's cost of limiting BLAS
+        return _steps(data, layout, start, state, order, penalty, batch_size, pairs)
     with single_threaded_blas():  # many small products: BLAS threads cost more than they give
         return _steps(data, layout, start, state, order, penalty, batch_size, pairs)
 
