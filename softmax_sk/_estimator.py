@@ -16,13 +16,15 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score
+from sklearn.utils._array_api import check_same_namespace, get_namespace
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from . import _inference, _stochastic, _stream, _targets
+from . import _inference, _stochastic, _stream, _targets, _xp
 from ._engine import resolve_threads
 from ._layout import Layout
+from ._loss import SoftmaxLoss
 from ._objective import Objective
 from ._penalty import ElasticNet
 from ._sampled import SAMPLERS
@@ -31,7 +33,6 @@ from ._solvers import SOLVERS, choose_solver
 from ._sparse_coef import SparseCoefMixin
 
 _SPARSE_FORMATS = ["csr", "csc"]
-_DTYPES = [np.float64, np.float32]
 
 
 class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimator):
@@ -320,15 +321,24 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
             raise
 
     def _fit(self, X, y, sample_weight, y_proba, offset):
+        xp, device = _xp.input_namespace(X, y, sample_weight)
+        if xp is not None and (y_proba is not None or offset is not None or self.label_smoothing):
+            raise ValueError(
+                "y_proba, offset and label_smoothing are fitted on NumPy arrays only; with "
+                "array API dispatch on, pass X as a NumPy array (or move it to the host) "
+                "for these fits."
+            )
+        y_in = y
         if y_proba is not None:
             if y is not None:
                 raise ValueError("Pass exactly one of y (labels) and y_proba (probabilities).")
-            X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=_DTYPES)
+            X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=_xp.float_dtypes(None))
             classes, Y = _targets.check_y_proba(y_proba, X.shape[0])
             y_idx = None
         else:
-            X, classes, y_idx = self._check_labels(X, y)
+            X, classes, y_idx, y_in = self._check_labels(X, y, xp)
             Y = None
+        sample_weight = _xp.to_host(sample_weight)
         sample_weight, sw_scale = _unit_max(_check_sample_weight(sample_weight, X.shape[0]))
         eps = float(self.label_smoothing)
         totals = _targets.class_totals(y_idx, Y, sample_weight, classes.size, eps)
@@ -351,14 +361,30 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         )
         solver = self._resolve_solver(layout.size, penalty.has_l1, sp.issparse(X))
         x0 = self._warm_start_coefs(classes, layout)
-        data = _stochastic.Rows(X, targets.y, weights, offset, targets.smoothing)
         state, n_passes = None, None
         if solver == "sgd":
+            if xp is not None:
+                raise ValueError(
+                    "solver='sgd' (and partial_fit) runs on NumPy arrays only; with array "
+                    "API dispatch on, pass X as a NumPy array or use a batch solver."
+                )
+            data = _stochastic.Rows(X, targets.y, weights, offset, targets.smoothing)
             result, state = _stream.fit_sgd(
                 self, data, layout, penalty, x0, scales=scales, n_threads=n_threads
             )
         else:
-            loss = data.loss(layout, n_threads)
+            if xp is None:
+                loss = SoftmaxLoss(
+                    X,
+                    targets.y,
+                    weights,
+                    layout,
+                    n_threads=n_threads,
+                    offset=offset,
+                    label_smoothing=targets.smoothing,
+                )
+            else:
+                loss = _xp.device_loss(X, y_idx, weights, layout, xp, device)
             obj = Objective(loss, penalty)
             entry = SOLVERS[solver]
             options = {"refresh_every": loss.preconditioner_refresh}
@@ -372,15 +398,18 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
                     **{name: options[name] for name in entry.options},
                 )
             n_passes = obj.n_passes
-        coef, intercept = layout.unpack(result.x, X.dtype)
+        n_iter = np.array([result.n_iter], dtype=np.int32)
+        coef, intercept, n_iter = _xp.to_device(
+            (*layout.unpack(result.x, X.dtype if xp is None else loss.dtype), n_iter), xp, device
+        )
         if not result.converged:
             # (the separation advice reads labels and logits without offsets)
             labels = y_idx if offset is None else None
             self._warn_not_converged(solver, result, X, labels, layout, coef, intercept)
 
-        self.classes_ = classes
+        self.classes_ = _xp.like(classes, y_in)
         self.coef_, self.intercept_ = coef, intercept
-        self.n_iter_ = np.array([result.n_iter], dtype=np.int32)
+        self.n_iter_ = n_iter
         self.solver_ = solver
         self.optimizer_state_ = state
         self._n_passes = n_passes
@@ -458,11 +487,13 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         self._remember_fit_params(y_proba=False, offset=False)
         return self
 
-    def _check_labels(self, X, y):
-        """``(X, classes, y_idx)``: validated data and the class index of each label."""
+    def _check_labels(self, X, y, xp=None):
+        """``(X, classes, y_idx, y)``: validated data, the class index of each label (on
+        the host) and the validated labels where they live (namespace ``xp``)."""
         X, y = validate_data(
-            self, X, y, accept_sparse=_SPARSE_FORMATS, dtype=_DTYPES, multi_output=True
+            self, X, y, accept_sparse=_SPARSE_FORMATS, dtype=_xp.float_dtypes(xp), multi_output=True
         )
+        y_in, y = y, _xp.to_host(y)
         _reject_multioutput(y)
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
@@ -474,7 +505,7 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
                 f"but y contains only one class: {label!r}. A classifier "
                 "needs examples of every class it should tell apart."
             )
-        return X, classes, y_idx
+        return X, classes, y_idx, y_in
 
     def _resolve_solver(self, n_coefs, has_l1, sparse):
         if self.solver == "auto":
@@ -511,10 +542,11 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
     def _warm_start_coefs(self, classes, layout):
         if not (self.warm_start and hasattr(self, "coef_")):
             return layout.zeros()
-        if layout.fits(self.coef_, self.classes_, classes):
-            return layout.pack(self.coef_, self.intercept_)
+        coef, intercept, fitted = map(_xp.to_host, (self.coef_, self.intercept_, self.classes_))
+        if layout.fits(coef, fitted, classes):
+            return layout.pack(coef, intercept)
         warnings.warn(
-            f"warm_start=True, but the previous fit had {self.classes_.size} classes and "
+            f"warm_start=True, but the previous fit had {fitted.size} classes and "
             f"{self.coef_.shape[1]} features and this one has {classes.size} and "
             f"{layout.n_features} (or other class labels): starting from zero.",
             UserWarning,
@@ -539,8 +571,8 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
                 f"magnitude is {scale:.3g}"
             )
         if np.isinf(self.C):
-            z, _ = layout.logits(X, coef, intercept)
-            if np.array_equal(z.argmax(axis=1), y_idx):
+            z, _ = _xp.logits(layout, X, coef, intercept)
+            if np.array_equal(_xp.row_argmax(z), y_idx):
                 advice.append(
                     "use a finite C: the training data is separable, so with "
                     "C=np.inf the coefficients grow without bound"
@@ -554,15 +586,23 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         )
 
     # -- prediction --------------------------------------------------------------
-    def _logits(self, X, offset=None):
-        """``(z, row_scale)`` of validated new data (see ``_layout.Layout.logits``),
-        with ``offset`` added."""
+    def _logits(self, X, method, offset=None):
+        """``(z, row_scale)`` of validated new data (see ``_layout.Layout.logits``), where
+        X lives, with ``offset`` added."""
         check_is_fitted(self)
+        check_same_namespace(X, self, attribute="coef_", method=method)
+        xp, _ = _xp.input_namespace(X)
         with np.errstate(over="ignore", invalid="ignore"):  # its finiteness check sums X
-            X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=_DTYPES, reset=False)
-        layout = Layout(self.n_features_in_, self.classes_.size, bool(self.fit_intercept))
+            X = validate_data(
+                self, X, accept_sparse=_SPARSE_FORMATS, dtype=_xp.float_dtypes(xp), reset=False
+            )
+        layout = Layout(self.n_features_in_, self.classes_.shape[0], bool(self.fit_intercept))
+        z, row_scale = _xp.logits(layout, X, self.coef_, self.intercept_)
+        if offset is None:
+            return z, row_scale
+        if xp is not None:
+            raise ValueError("offset is supported with NumPy input only (array API dispatch off).")
         offset = _targets.check_offset(offset, X.shape[0], self.classes_.size, X.dtype)
-        z, row_scale = layout.logits(X, self.coef_, self.intercept_)
         return _targets.add_offset(z, row_scale, offset), row_scale
 
     def decision_function(self, X, offset=None):
@@ -580,9 +620,9 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
             ``X @ coef_.T + intercept_ (+ offset)``.
         """
-        z = _scaled_logits(*self._logits(X, offset))
+        z = _scaled_logits(*self._logits(X, "decision_function", offset))
         # two classes: the positive class's logit against the reference's (0 without offset)
-        return z[:, 1] - z[:, 0] if self.classes_.size == 2 else z
+        return z[:, 1] - z[:, 0] if self.classes_.shape[0] == 2 else z
 
     def predict(self, X, offset=None):
         """Most probable class of each sample.
@@ -599,8 +639,8 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         y_pred : ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
-        z, _ = self._logits(X, offset)
-        return self.classes_[np.argmax(z, axis=1)]
+        z, _ = self._logits(X, "predict", offset)
+        return _xp.take_classes(self.classes_, z)
 
     def predict_proba(self, X, offset=None):
         """Class probabilities, the softmax of the logits.
@@ -617,7 +657,7 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         proba : ndarray of shape (n_samples, n_classes)
             Finite, rows summing to 1, columns in the order of ``classes_``.
         """
-        return _scaled_softmax(*self._logits(X, offset))
+        return _scaled_softmax(*self._logits(X, "predict_proba", offset))
 
     def predict_log_proba(self, X, offset=None):
         """Log class probabilities, a log-softmax (finite where ``predict_proba`` underflows).
@@ -634,7 +674,7 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         log_proba : ndarray of shape (n_samples, n_classes)
             Columns in the order of ``classes_``.
         """
-        return _scaled_softmax(*self._logits(X, offset), log=True)
+        return _scaled_softmax(*self._logits(X, "predict_log_proba", offset), log=True)
 
     def score(self, X, y, sample_weight=None, *, offset=None):
         """Mean accuracy of ``predict(X, offset)`` against ``y``.
@@ -736,7 +776,10 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         """
         check_is_fitted(self)
         _targets.refuse_for_inference(getattr(self, "_fitted_with", {}))
-        X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=_DTYPES, reset=False)
+        _xp.require_host_model(self, "inference")
+        X = validate_data(
+            self, X, accept_sparse=_SPARSE_FORMATS, dtype=_xp.float_dtypes(None), reset=False
+        )
         y = column_or_1d(y)
         if y.shape[0] != X.shape[0]:
             raise ValueError(f"y has {y.shape[0]} samples, but X has {X.shape[0]}.")
@@ -772,6 +815,7 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        tags.array_api_support = True  # dense X on its own device: see _xp
         tags.classifier_tags.multi_label = False
         # Without an intercept every decision boundary passes through the origin,
         # so off-centre data (scikit-learn's blobs) cannot be scored well.
@@ -823,6 +867,7 @@ def _unit_max(values):
 def _feature_scale(X):
     """Largest absolute feature value (0 for empty data), without a copy of X."""
     values = X.data if sp.issparse(X) else X
-    if values.size == 0:
+    if 0 in values.shape:
         return 0.0
-    return float(max(values.max(), -values.min()))
+    xp, _ = get_namespace(values)
+    return float(max(xp.max(values), -xp.min(values)))
