@@ -464,12 +464,13 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         >>> from sklearn.datasets import load_iris
         >>> from softmax_sk import SoftmaxRegressionClassifier
         >>> X, y = load_iris(return_X_y=True)
+        >>> X = (X - X.mean(axis=0)) / X.std(axis=0)
         >>> clf = SoftmaxRegressionClassifier(random_state=0)
-        >>> for epoch in range(20):
+        >>> for epoch in range(50):  # 50 passes over 3 shuffled chunks
         ...     for chunk in np.array_split(np.random.default_rng(epoch).permutation(150), 3):
         ...         clf = clf.partial_fit(X[chunk], y[chunk], classes=[0, 1, 2])
-        >>> clf.score(X, y) > 0.9
-        np.True_
+        >>> round(clf.score(X, y), 3)
+        0.913
         """
         return self._restoring(self._partial_fit, X, y, classes, sample_weight)
 
