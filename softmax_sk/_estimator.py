@@ -19,12 +19,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from . import _inference
+from . import _bounds, _inference
 from ._engine import resolve_threads
 from ._layout import Layout
 from ._loss import SoftmaxLoss
 from ._objective import Objective
 from ._penalty import ElasticNet
+from ._penalty_group import GroupLasso
 from ._softmax import _scaled_logits, _scaled_softmax
 from ._solvers import SOLVERS, choose_solver
 from ._sparse_coef import SparseCoefMixin
@@ -62,13 +63,34 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         scikit-learn, classes missing from a dict weigh 1 and keys that are not
         classes of ``y`` (a rare class absent from a cross-validation fold) are
         ignored.
-    solver : {'auto', 'lbfgs', 'newton-cg', 'owlqn'}, default='auto'
+    l1_type : {'elementwise', 'grouped'}, default='elementwise'
+        The L1 term of ``l1_ratio``: ``'elementwise'`` is ``||W||_1``;
+        ``'grouped'`` is ``sum_j ||W[:, j]||_2``, the L2 norm of each feature's
+        coefficients over the classes (glmnet's ``type.multinomial="grouped"``),
+        which keeps or drops a feature for every class at once: dropped
+        features are exact zero columns of ``coef_``. See
+        ``softmax_sk.grouped_lasso_path`` for the ``C`` where features enter.
+    coef_bounds : (lower, upper) or None, default=None
+        Box constraints on ``coef_``: each side a scalar or an array that
+        broadcasts to ``coef_``'s shape, ``-np.inf``/``np.inf`` for none;
+        ``(0, np.inf)`` makes every coefficient non-negative. Two classes: the
+        one row of ``coef_`` (``classes_[1]`` against ``classes_[0]``); more:
+        each class's coefficients in the symmetric parameterisation (see the
+        README). Coefficients on a bound equal it exactly.
+    intercept_bounds : (lower, upper) or None, default=None
+        Box constraints on ``intercept_``, as ``coef_bounds`` (a separate
+        parameter, as in Spark, since the shapes differ); needs
+        ``fit_intercept=True``.
+    solver : {'auto', 'lbfgs', 'newton-cg', 'owlqn', 'lbfgsb', 'proxgrad'}, default='auto'
         ``'lbfgs'`` (L-BFGS, L2 or no penalty), ``'newton-cg'`` (truncated
         Newton with Hessian-vector products), ``'owlqn'`` (orthant-wise
-        L-BFGS; it and ``'newton-cg'`` handle ``l1_ratio > 0``). ``'auto'``
-        picks ``'newton-cg'`` for at most 1000 coefficients and for sparse X
-        without an L1 term, else ``'owlqn'`` with an L1 term and ``'lbfgs'``
-        without.
+        L-BFGS; it and ``'newton-cg'`` handle ``l1_ratio > 0``),
+        ``'lbfgsb'`` (projected L-BFGS: bounds, with any elementwise
+        penalty), ``'proxgrad'`` (proximal gradient: the grouped lasso, or any
+        unbounded penalty). ``'auto'`` picks ``'proxgrad'`` for the grouped
+        lasso, ``'lbfgsb'`` with bounds, otherwise ``'newton-cg'`` for at most
+        1000 coefficients and for sparse X without an L1 term, else
+        ``'owlqn'`` with an L1 term and ``'lbfgs'`` without.
     max_iter : int, default=100
         Maximum number of solver iterations.
     tol : float, default=1e-4
@@ -135,6 +157,9 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         C=1.0,
         *,
         l1_ratio=0.0,
+        l1_type="elementwise",
+        coef_bounds=None,
+        intercept_bounds=None,
         fit_intercept=True,
         class_weight=None,
         solver="auto",
@@ -147,6 +172,9 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
     ):
         self.C = C
         self.l1_ratio = l1_ratio
+        self.l1_type = l1_type
+        self.coef_bounds = coef_bounds
+        self.intercept_bounds = intercept_bounds
         self.fit_intercept = fit_intercept
         self.class_weight = class_weight
         self.solver = solver
@@ -161,6 +189,9 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
     _parameter_constraints = {
         "C": [Interval(Real, 0, None, closed="right")],
         "l1_ratio": [Interval(Real, 0, 1, closed="both")],
+        "l1_type": [StrOptions({"elementwise", "grouped"})],
+        "coef_bounds": [tuple, list, None],
+        "intercept_bounds": [tuple, list, None],
         "fit_intercept": ["boolean"],
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "solver": [StrOptions({"auto", *SOLVERS})],
@@ -232,12 +263,20 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         layout = Layout(X.shape[1], classes.size, bool(self.fit_intercept))
         heavy = sp.issparse(X) or classes.size > 32
         loss = SoftmaxLoss(X, y_idx, weights, layout, n_threads=resolve_threads(self.n_jobs, heavy))
-        penalty = ElasticNet.from_C(
-            self.C, self.l1_ratio, weights, layout.penalized(), scales=(sw_scale, cw_scale)
+        grouped = self.l1_type == "grouped"
+        scaling = (self.C, self.l1_ratio, weights, layout.penalized())
+        if grouped:
+            penalty = GroupLasso.from_C(*scaling, layout.k, scales=(sw_scale, cw_scale))
+        else:
+            penalty = ElasticNet.from_C(*scaling, scales=(sw_scale, cw_scale))
+        bounds = _bounds.flat_bounds(self.coef_bounds, self.intercept_bounds, layout, X.dtype)
+        solver = self._resolve_solver(
+            layout.size, penalty.has_l1, sp.issparse(X), bounds is not None, grouped
         )
-        solver = self._resolve_solver(layout.size, penalty.has_l1, sp.issparse(X))
-        obj = Objective(loss, penalty)
+        obj = Objective(loss, penalty, bounds)
         x0 = self._warm_start_coefs(classes, layout)
+        if bounds is not None:  # a warm start from outside the box starts on it
+            x0 = np.clip(x0, *bounds)
         entry = SOLVERS[solver]
         options = {"refresh_every": loss.preconditioner_refresh}
         with loss.running():
@@ -262,11 +301,28 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         self._fitted_with = {
             name: getattr(self, name) for name in ("C", "class_weight", "fit_intercept")
         }
+        self._fitted_with["bounded"] = bounds is not None
         return self
 
-    def _resolve_solver(self, n_coefs, has_l1, sparse):
+    def _resolve_solver(self, n_coefs, has_l1, sparse, bounded=False, grouped=False):
+        if bounded and grouped and has_l1:
+            raise ValueError(
+                "coef_bounds and intercept_bounds cannot be combined with the grouped "
+                "lasso (l1_type='grouped' with l1_ratio > 0): use l1_type='elementwise', "
+                "or no bounds."
+            )
         if self.solver == "auto":
-            return choose_solver(n_coefs, has_l1, sparse)
+            return choose_solver(n_coefs, has_l1, sparse, bounded, grouped)
+        for needed, flag, what in (
+            (grouped and has_l1, "handles_grouped", "the grouped lasso (l1_type='grouped')"),
+            (bounded, "handles_bounds", "coef_bounds or intercept_bounds"),
+        ):
+            if needed and not getattr(SOLVERS[self.solver], flag):
+                able = [name for name, entry in SOLVERS.items() if getattr(entry, flag)]
+                raise ValueError(
+                    f"solver={self.solver!r} does not handle {what}: use solver='auto' "
+                    f"or one of {able}."
+                )
         if has_l1 and not SOLVERS[self.solver].handles_l1:
             l1_solvers = [name for name, entry in SOLVERS.items() if entry.handles_l1]
             raise ValueError(
@@ -485,6 +541,12 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         ValueError: The classes are (quasi-)completely separated: ...
         """
         check_is_fitted(self)
+        if self._fitted_with.get("bounded"):
+            raise ValueError(
+                "inference() needs an unconstrained fit, but this model was fitted with "
+                "coef_bounds/intercept_bounds: at an active bound the usual standard errors "
+                "do not apply. Refit with coef_bounds=None and intercept_bounds=None."
+            )
         X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=_DTYPES, reset=False)
         y = column_or_1d(y)
         if y.shape[0] != X.shape[0]:

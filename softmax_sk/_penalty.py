@@ -88,10 +88,12 @@ class ElasticNet:
         return self.l1 * float(np.abs(w[self.penalized]).sum())
 
     def prox(self, w, step):
-        """Proximal operator of ``step * l1 * ||.||_1``: soft thresholding."""
+        """Proximal operator of ``step * l1 * ||.||_1``: soft thresholding (``step``
+        a scalar or a flat array, one step per entry)."""
         out = w.copy()
         wp = w[self.penalized]
-        out[self.penalized] = np.sign(wp) * np.maximum(np.abs(wp) - step * self.l1, 0.0)
+        threshold = np.broadcast_to(step, w.shape)[self.penalized] * self.l1
+        out[self.penalized] = np.sign(wp) * np.maximum(np.abs(wp) - threshold, 0.0)
         return out
 
     def min_norm_subgradient(self, w, grad_smooth):

@@ -8,7 +8,7 @@ one entry in ``SOLVERS``.
 
 from typing import NamedTuple
 
-from . import _lbfgs, _newton
+from . import _lbfgs, _lbfgsb, _newton, _proxgrad
 from ._base import Objective, SolverResult
 
 
@@ -17,6 +17,8 @@ class Solver(NamedTuple):
     handles_l1: bool  # whether it minimises objectives with an L1 term
     needs: frozenset  # the names of the objective it uses
     options: tuple = ()  # keyword options it takes besides tol, max_iter, verbose
+    handles_bounds: bool = False  # whether it keeps w inside obj.bounds
+    handles_grouped: bool = False  # whether it minimises the grouped lasso (through prox)
 
 
 # "owlqn" is the orthant-wise mode of the L-BFGS code; "lbfgs" refuses an L1 term,
@@ -25,6 +27,8 @@ SOLVERS = {
     "lbfgs": Solver(_lbfgs.lbfgs, False, _lbfgs.NEEDS, ("refresh_every",)),
     "newton-cg": Solver(_newton.newton_cg, True, _newton.NEEDS),
     "owlqn": Solver(_lbfgs.lbfgs, True, _lbfgs.NEEDS, ("refresh_every",)),
+    "lbfgsb": Solver(_lbfgsb.lbfgsb, True, _lbfgsb.NEEDS, ("refresh_every",), True),
+    "proxgrad": Solver(_proxgrad.proxgrad, True, _proxgrad.NEEDS, handles_grouped=True),
 }
 
 # Up to this many coefficients a Newton iteration (CG on Hessian-vector
@@ -33,8 +37,12 @@ SOLVERS = {
 _NEWTON_MAX_SIZE = 1000
 
 
-def choose_solver(n_coefs, has_l1, sparse=False):
+def choose_solver(n_coefs, has_l1, sparse=False, bounded=False, grouped=False):
     """The solver ``solver="auto"`` runs (the rule is documented in the README).
+
+    * a grouped lasso (``grouped`` with an L1 term): ``"proxgrad"``, the solver
+      that handles it;
+    * box constraints (``bounded``): ``"lbfgsb"``, the one that handles them;
 
     * at most ``_NEWTON_MAX_SIZE`` coefficients: ``"newton-cg"`` (orthant-wise
       with an L1 term);
@@ -44,6 +52,10 @@ def choose_solver(n_coefs, has_l1, sparse=False):
       Newton solver (Lin, Weng & Keerthi, JMLR 2008);
     * otherwise ``"owlqn"`` with an L1 term, ``"lbfgs"`` without.
     """
+    if grouped and has_l1:
+        return "proxgrad"
+    if bounded:
+        return "lbfgsb"
     if n_coefs <= _NEWTON_MAX_SIZE or (sparse and not has_l1):
         return "newton-cg"
     return "owlqn" if has_l1 else "lbfgs"

@@ -18,14 +18,18 @@ class Objective(Protocol):
     """Everything a solver may use of the objective; each solver module lists the
     names it uses in ``NEEDS`` (checked by the tests).
 
-    The objective is ``smooth(w) + l1_value(w)``; ``smooth`` is twice
-    differentiable, ``l1_value`` a weighted L1 norm of the ``penalized`` entries.
+    The objective is ``smooth(w) + l1_value(w)``, minimised over the box
+    ``bounds`` (everywhere when None); ``smooth`` is twice differentiable,
+    ``l1_value`` a weighted L1 norm of the ``penalized`` entries, or a sum of
+    group norms of them (``prox`` is its proximal operator either way), and
+    ``min_norm_subgradient`` includes the box's normal cone.
     """
 
     eps: float  # relative precision of objective values
     has_l1: bool
     has_l2: bool
     penalized: np.ndarray  # bool mask of the entries the penalty acts on
+    bounds: tuple | None  # (lower, upper) flat arrays of a box constraint, or None
 
     def fun(self, w) -> float: ...
     def fun_grad(self, w) -> tuple: ...
@@ -33,6 +37,7 @@ class Objective(Protocol):
     def preconditioner(self, w=None) -> np.ndarray: ...
     def l1_value(self, w) -> float: ...
     def min_norm_subgradient(self, w, grad_smooth) -> np.ndarray: ...
+    def prox(self, w, step) -> np.ndarray: ...
 
 
 @dataclass
@@ -184,3 +189,28 @@ def orthant_wise(penalized, x, pg, d, clip=True):
         return x_new
 
     return d, project
+
+
+def add_pair(pairs, s, y):
+    """Keep the curvature pair ``(s, y)`` of a step when ``s^T y`` is safely positive."""
+    sy = float(s @ y)
+    if sy > 1e-12 * float(y @ y):
+        pairs.append((s, y, 1.0 / sy))
+
+
+def two_loop(v, pairs, diagonal):
+    """L-BFGS inverse-Hessian approximation applied to ``v``, from ``H0 = gamma / diagonal``."""
+    q = v.copy()
+    alphas = []
+    for s, y, rho in reversed(pairs):
+        a = rho * float(s @ q)
+        q -= a * y
+        alphas.append(a)
+    q /= diagonal
+    if pairs:
+        s, y, _ = pairs[-1]
+        q *= float(s @ y) / float(y @ (y / diagonal))
+    for (s, y, rho), a in zip(pairs, reversed(alphas), strict=True):
+        b = rho * float(y @ q)
+        q += (a - b) * s
+    return q

@@ -26,30 +26,12 @@ from collections import deque
 
 import numpy as np
 
-from ._base import Monitor, backtrack, max_norm, orthant_wise
+from ._base import Monitor, add_pair, backtrack, max_norm, orthant_wise, two_loop
 
 NEEDS = frozenset(
     {"fun_grad", "preconditioner", "eps", "has_l1", "penalized", "l1_value", "min_norm_subgradient"}
 )
 _MEMORY = 10
-
-
-def _two_loop(v, pairs, diagonal):
-    """L-BFGS inverse-Hessian approximation applied to ``v``, from ``H0 = gamma / diagonal``."""
-    q = v.copy()
-    alphas = []
-    for s, y, rho in reversed(pairs):
-        a = rho * float(s @ q)
-        q -= a * y
-        alphas.append(a)
-    q /= diagonal
-    if pairs:
-        s, y, _ = pairs[-1]
-        q *= float(s @ y) / float(y @ (y / diagonal))
-    for (s, y, rho), a in zip(pairs, reversed(alphas), strict=True):
-        b = rho * float(y @ q)
-        q += (a - b) * s
-    return q
 
 
 def lbfgs(obj, x0, *, tol, max_iter, verbose=0, refresh_every=None):
@@ -77,7 +59,7 @@ def lbfgs(obj, x0, *, tol, max_iter, verbose=0, refresh_every=None):
             break
         if refresh_every and n_iter > 1 and n_iter % refresh_every == 1:
             diagonal = obj.preconditioner(x)
-        d, project = orthant_wise(l1_mask, x, pg, -_two_loop(pg, pairs, diagonal))
+        d, project = orthant_wise(l1_mask, x, pg, -two_loop(pg, pairs, diagonal))
         if not d.any():
             d = -pg / diagonal
         accepted = backtrack(x, d, F, pg, project, value, flat_ok, obj.eps)
@@ -86,10 +68,8 @@ def lbfgs(obj, x0, *, tol, max_iter, verbose=0, refresh_every=None):
             break
         x_new, F = accepted
         g_new = trial["g"]
-        s, y = x_new - x, g_new - g
-        sy = float(s @ y)
-        if sy > 1e-12 * float(y @ y):
-            pairs.append((s, y, 1.0 / sy))
+        s = x_new - x
+        add_pair(pairs, s, g_new - g)
         x, g = x_new, g_new
         pg = obj.min_norm_subgradient(x, g)
         if monitor.record(n_iter, F, pg, max_norm(s)):
