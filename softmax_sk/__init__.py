@@ -2,6 +2,7 @@
 
 from ._estimator import SoftmaxRegressionClassifier
 from ._inference import InferenceResults, MarginalEffects
+from ._path import grouped_lasso_path
 from ._persistence import TRUSTED_TYPES
 from ._show_versions import show_versions
 from ._softmax import log_softmax, logsumexp, softmax
@@ -12,6 +13,7 @@ __all__ = [
     "SoftmaxRegressionClassifier",
     "InferenceResults",
     "MarginalEffects",
+    "grouped_lasso_path",
     "log_softmax",
     "logsumexp",
     "show_versions",
