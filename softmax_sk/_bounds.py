@@ -45,6 +45,16 @@ def flat_bounds(coef_bounds, intercept_bounds, layout, dtype):
     return _round_inward(lower, upper, dtype)
 
 
+def fixes_a_sign(coef_bounds):
+    """Whether ``coef_bounds`` forbids some coefficient one of the two signs (a lower
+    bound >= 0 or an upper bound <= 0); False for bounds that are not a valid pair."""
+    try:
+        lower, upper = (np.asarray(side, dtype=np.float64) for side in coef_bounds)
+        return bool(np.any(lower >= 0) or np.any(upper <= 0))
+    except (TypeError, ValueError):
+        return False
+
+
 def _sides(bounds, name, shape, reference):
     if bounds is None:
         return np.full(shape, -np.inf), np.full(shape, np.inf)

@@ -585,8 +585,11 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         tags.input_tags.sparse = True
         tags.classifier_tags.multi_label = False
         # Without an intercept every decision boundary passes through the origin,
-        # so off-centre data (scikit-learn's blobs) cannot be scored well.
-        tags.classifier_tags.poor_score = not self.fit_intercept
+        # so off-centre data (scikit-learn's blobs) cannot be scored well; nor can
+        # data that needs a sign the coefficient bounds forbid.
+        tags.classifier_tags.poor_score = not self.fit_intercept or _bounds.fixes_a_sign(
+            self.coef_bounds
+        )
         return tags
 
 

@@ -32,7 +32,7 @@ def grouped_lasso_path(X, y, *, Cs=10, C_ratio=1e3, l1_ratio=1.0, sample_weight=
         Class labels.
     Cs : int or array-like, default=10
         An int ``n``: ``n`` values from ``C_min``, where the first feature
-        enters (every coefficient is 0 there), geometrically up to
+        enters (every coefficient is 0 there, to rounding), geometrically up to
         ``C_min * C_ratio``. An array: these values, fitted in increasing order.
     C_ratio : float, default=1e3
         The last ``C`` over ``C_min`` when ``Cs`` is an int.

@@ -1,7 +1,7 @@
 """Coefficient bounds (``coef_bounds``, ``intercept_bounds``) against scipy's L-BFGS-B.
 
-The reference objective is scikit-learn's, written here from its definition
-(scipy's ``logsumexp``), not from softmax-sk's code, and minimised by
+The reference objective is scikit-learn's, written from its definition in
+``conftest.reference_objective`` (scipy's ``logsumexp``), not from softmax-sk's code, and minimised by
 ``scipy.optimize.minimize(method="L-BFGS-B")`` under the same bounds.
 """
 
@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from scipy.optimize import minimize
+from conftest import reference_objective
 from scipy.special import logsumexp, softmax
 from sklearn.datasets import make_classification
 
@@ -33,24 +34,6 @@ def _problem(n_classes, seed=0):
     )
 
 
-def _objective(W, b, X, y, s, C, l1_ratio):
-    """scikit-learn's objective and its gradient in ``(W, b)``; ``W`` has one row per
-    free class, and one row means two classes with class 0's logit fixed at 0."""
-    X = X.toarray() if sp.issparse(X) else X
-    Z = X @ W.T + b
-    reference = W.shape[0] == 1
-    if reference:
-        Z = np.column_stack([np.zeros(len(X)), Z])
-    n, K = Z.shape
-    Y = np.eye(K)[y]
-    ce = logsumexp(Z, axis=1) - Z[np.arange(n), y]
-    R = s[:, None] * (softmax(Z, axis=1) - Y)
-    if reference:
-        R = R[:, 1:]
-    f = C * s @ ce + (1 - l1_ratio) / 2 * np.sum(W**2) + l1_ratio * np.abs(W).sum()
-    return f, C * R.T @ X + (1 - l1_ratio) * W, C * R.sum(axis=0)
-
-
 def _scipy_fit(X, y, s, C, l1_ratio, k, lower, upper, lower_b, upper_b):
     """L-BFGS-B on ``W = P - N`` (``P, N >= 0``: the L1 term is then linear), ``b``.
 
@@ -61,10 +44,8 @@ def _scipy_fit(X, y, s, C, l1_ratio, k, lower, upper, lower_b, upper_b):
     def fun(theta):
         P, Nn = theta[:size].reshape(k, d), theta[size : 2 * size].reshape(k, d)
         W, b = P - Nn, theta[2 * size :]
-        f, gW, gb = _objective(W, b, X, y, s, C, 0.0)
-        # the smooth objective used (1 - 0) / 2 ||W||^2: correct it to (1 - r) / 2 and add r (P + N)
-        f += -l1_ratio / 2 * np.sum(W**2) + l1_ratio * (P.sum() + Nn.sum())
-        gW = gW - l1_ratio * W
+        f, gW, gb = reference_objective(W, b, X, y, s, C, l1_ratio)
+        f += l1_ratio * (P.sum() + Nn.sum() - np.abs(W).sum())  # r ||W||_1 as r sum(P + N)
         return f, np.concatenate([(gW + l1_ratio).ravel(), (-gW + l1_ratio).ravel(), gb])
 
     bounds = (
@@ -124,8 +105,8 @@ def test_bounded_fit_matches_scipy_lbfgsb(n_classes, sparse, weighted, l1_ratio)
     clf.fit(Xfit, y, sample_weight=sw)
     assert clf.solver_ == "lbfgsb"
     W_ref, b_ref, res = _scipy_fit(X, y, s, C, l1_ratio, k, lower, upper, lower_b, upper_b)
-    f_ours = _objective(clf.coef_, clf.intercept_, X, y, s, C, l1_ratio)[0]
-    f_ref = _objective(W_ref, b_ref, X, y, s, C, l1_ratio)[0]
+    f_ours = reference_objective(clf.coef_, clf.intercept_, X, y, s, C, l1_ratio)[0]
+    f_ref = reference_objective(W_ref, b_ref, X, y, s, C, l1_ratio)[0]
     assert f_ours == pytest.approx(f_ref, rel=1e-8)
     # the bounds hold, and the same ones are active, ours exactly on the bound
     assert np.all((lower <= clf.coef_) & (clf.coef_ <= upper))

@@ -17,6 +17,11 @@ CONFIGURATIONS = [
     SoftmaxRegressionClassifier(solver="owlqn"),
     SoftmaxRegressionClassifier(l1_ratio=0.5),
     SoftmaxRegressionClassifier(l1_ratio=1.0),
+    SoftmaxRegressionClassifier(coef_bounds=(0, np.inf)),  # sign constraints
+    SoftmaxRegressionClassifier(coef_bounds=(-1, 1), intercept_bounds=(-2, 2), l1_ratio=0.5),
+    SoftmaxRegressionClassifier(coef_bounds=(-np.inf, 0.5), solver="lbfgsb", C=np.inf),
+    SoftmaxRegressionClassifier(l1_type="grouped", l1_ratio=1.0),
+    SoftmaxRegressionClassifier(l1_type="grouped", l1_ratio=0.5, solver="proxgrad"),
 ]
 
 
