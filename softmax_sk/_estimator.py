@@ -81,16 +81,19 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         Box constraints on ``intercept_``, as ``coef_bounds`` (a separate
         parameter, as in Spark, since the shapes differ); needs
         ``fit_intercept=True``.
-    solver : {'auto', 'lbfgs', 'newton-cg', 'owlqn', 'lbfgsb', 'proxgrad'}, default='auto'
+    solver : {'auto', 'lbfgs', 'newton-cg', 'owlqn', 'lbfgsb', 'proxqn', 'proxnewton'}, \
+default='auto'
         ``'lbfgs'`` (L-BFGS, L2 or no penalty), ``'newton-cg'`` (truncated
         Newton with Hessian-vector products), ``'owlqn'`` (orthant-wise
         L-BFGS; it and ``'newton-cg'`` handle ``l1_ratio > 0``),
         ``'lbfgsb'`` (projected L-BFGS: bounds, with any elementwise
-        penalty), ``'proxgrad'`` (proximal gradient: the grouped lasso, or any
-        unbounded penalty). ``'auto'`` picks ``'proxgrad'`` for the grouped
-        lasso, ``'lbfgsb'`` with bounds, otherwise ``'newton-cg'`` for at most
-        1000 coefficients and for sparse X without an L1 term, else
-        ``'owlqn'`` with an L1 term and ``'lbfgs'`` without.
+        penalty), ``'proxqn'`` and ``'proxnewton'`` (proximal quasi-Newton
+        and proximal Newton: the grouped lasso, or any unbounded penalty).
+        ``'auto'`` picks, for the grouped lasso, ``'proxnewton'`` for at most
+        1000 coefficients and ``'proxqn'`` above; with bounds ``'lbfgsb'``;
+        otherwise ``'newton-cg'`` for at most 1000 coefficients and for sparse
+        X without an L1 term, else ``'owlqn'`` with an L1 term and ``'lbfgs'``
+        without.
     max_iter : int, default=100
         Maximum number of solver iterations.
     tol : float, default=1e-4

@@ -8,13 +8,12 @@ The reference objective is scikit-learn's, written from its definition in
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from scipy.optimize import minimize
 from conftest import reference_objective
+from scipy.optimize import minimize
 from scipy.special import logsumexp, softmax
 from sklearn.datasets import make_classification
 
 from softmax_sk import SoftmaxRegressionClassifier
-
 
 N_FEATURES = 5
 _TIGHT = {"maxiter": 50000, "maxfun": 100000, "ftol": 1e-16, "gtol": 1e-12, "maxcor": 30}
@@ -235,7 +234,7 @@ def test_a_fixed_coefficient_stays_at_its_value():
         ({"coef_bounds": (np.zeros(4), 1.0)}, "does not broadcast"),
         ({"intercept_bounds": (0, 1), "fit_intercept": False}, "no intercept"),
         ({"coef_bounds": (0, 1), "solver": "lbfgs"}, "does not handle coef_bounds"),
-        ({"coef_bounds": (0, 1), "solver": "proxgrad"}, "does not handle coef_bounds"),
+        ({"coef_bounds": (0, 1), "solver": "proxqn"}, "does not handle coef_bounds"),
         (
             {"coef_bounds": (0, 1), "l1_type": "grouped", "l1_ratio": 0.5},
             "cannot be combined with the grouped lasso",

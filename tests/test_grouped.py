@@ -62,7 +62,7 @@ def test_grouped_lasso_satisfies_the_kkt_conditions(sparse, weighted, l1_ratio):
         C=C, l1_type="grouped", l1_ratio=l1_ratio, class_weight=cw, tol=1e-9, max_iter=5000
     )
     clf.fit(sp.csr_matrix(X) if sparse else X, y, sample_weight=sw)
-    assert clf.solver_ == "proxgrad"
+    assert clf.solver_ == "proxnewton"
     _assert_kkt(clf, X, y, s, C, l1_ratio, 1e-8)
     # whole columns of coef_ are zero: a feature is dropped for every class at once
     assert set(np.flatnonzero((clf.coef_ == 0).any(axis=0))) == set(
@@ -217,7 +217,7 @@ def test_the_path_takes_explicit_Cs_and_refuses_no_l1():
 def test_solvers_without_a_group_prox_are_refused(solver):
     X, y = _problem()
     clf = SoftmaxRegressionClassifier(l1_type="grouped", l1_ratio=0.5, solver=solver)
-    with pytest.raises(ValueError, match=r"does not handle the grouped lasso.*'proxgrad'"):
+    with pytest.raises(ValueError, match=r"does not handle the grouped lasso.*'proxqn'"):
         clf.fit(X, y)
     # without an L1 term the grouped penalty is the L2 one, which every solver handles
     clf.set_params(l1_ratio=0.0).fit(X, y)

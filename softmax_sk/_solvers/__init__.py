@@ -8,7 +8,7 @@ one entry in ``SOLVERS``.
 
 from typing import NamedTuple
 
-from . import _lbfgs, _lbfgsb, _newton, _proxgrad
+from . import _lbfgs, _lbfgsb, _newton, _proxqn
 from ._base import Objective, SolverResult
 
 
@@ -28,7 +28,8 @@ SOLVERS = {
     "newton-cg": Solver(_newton.newton_cg, True, _newton.NEEDS),
     "owlqn": Solver(_lbfgs.lbfgs, True, _lbfgs.NEEDS, ("refresh_every",)),
     "lbfgsb": Solver(_lbfgsb.lbfgsb, True, _lbfgsb.NEEDS, ("refresh_every",), True),
-    "proxgrad": Solver(_proxgrad.proxgrad, True, _proxgrad.NEEDS, handles_grouped=True),
+    "proxqn": Solver(_proxqn.proxqn, True, _proxqn.NEEDS, handles_grouped=True),
+    "proxnewton": Solver(_proxqn.proxnewton, True, _proxqn.NEEDS, handles_grouped=True),
 }
 
 # Up to this many coefficients a Newton iteration (CG on Hessian-vector
@@ -40,8 +41,10 @@ _NEWTON_MAX_SIZE = 1000
 def choose_solver(n_coefs, has_l1, sparse=False, bounded=False, grouped=False):
     """The solver ``solver="auto"`` runs (the rule is documented in the README).
 
-    * a grouped lasso (``grouped`` with an L1 term): ``"proxgrad"``, the solver
-      that handles it;
+    * a grouped lasso (``grouped`` with an L1 term): ``"proxnewton"`` for at
+      most ``_NEWTON_MAX_SIZE`` coefficients, where its few, tight iterations
+      pay for their Hessian-vector products, else ``"proxqn"``
+      (``benchmarks/results/grouped.md``);
     * box constraints (``bounded``): ``"lbfgsb"``, the one that handles them;
 
     * at most ``_NEWTON_MAX_SIZE`` coefficients: ``"newton-cg"`` (orthant-wise
@@ -53,7 +56,7 @@ def choose_solver(n_coefs, has_l1, sparse=False, bounded=False, grouped=False):
     * otherwise ``"owlqn"`` with an L1 term, ``"lbfgs"`` without.
     """
     if grouped and has_l1:
-        return "proxgrad"
+        return "proxnewton" if n_coefs <= _NEWTON_MAX_SIZE else "proxqn"
     if bounded:
         return "lbfgsb"
     if n_coefs <= _NEWTON_MAX_SIZE or (sparse and not has_l1):
