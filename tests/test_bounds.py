@@ -1,8 +1,9 @@
 """Coefficient bounds (``coef_bounds``, ``intercept_bounds``) against scipy's L-BFGS-B.
 
 The reference objective is scikit-learn's, written from its definition in
-``conftest.reference_objective`` (scipy's ``logsumexp``), not from softmax-sk's code, and minimised by
-``scipy.optimize.minimize(method="L-BFGS-B")`` under the same bounds.
+``conftest.reference_objective`` (scipy's ``logsumexp``), not from softmax-sk's
+code, and minimised by ``scipy.optimize.minimize(method="L-BFGS-B")`` under the
+same bounds.
 """
 
 import numpy as np

@@ -199,7 +199,9 @@ def test_float32_line_search_does_not_backtrack_through_rounding(solver):
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf = SoftmaxRegressionClassifier(solver=solver, tol=1e-6, max_iter=500).fit(X, y)
     passes_per_iter = clf._n_passes / max(clf.n_iter_[0], 1)
-    limit = 40 if solver == "newton-cg" else 3  # newton-cg: CG products per iteration
+    # newton-cg: CG products per iteration; proxnewton: its inner proxqn's passes (two per
+    # inner iteration, up to a few hundred on this ill-conditioned L2-only problem)
+    limit = {"newton-cg": 40, "proxnewton": 300}.get(solver, 3)
     assert passes_per_iter < limit
 
 

@@ -96,7 +96,10 @@ def proxqn(obj, x0, *, tol, max_iter, verbose=0):
             if gamma != gamma_before:  # phi changed with gamma: start the iteration again
                 phi, xb, r, fb, gb = forward_backward(x, f, g)
                 break
-            if candidate[0] <= phi - decrease:
+            if candidate[0] <= phi - decrease or (
+                # flat to rounding (float32): accept a step that reduces the residual
+                is_flat(candidate[0], phi, obj.eps) and max_norm(candidate[2]) < max_norm(r)
+            ):
                 accepted = trial, candidate
                 break
             tau /= 2
@@ -124,6 +127,7 @@ class _Model(NamedTuple):
     l1_value: object
     prox: object
     min_norm_subgradient: object
+    eps: float
 
 
 def proxnewton(obj, x0, *, tol, max_iter, verbose=0):
@@ -160,9 +164,11 @@ def proxnewton(obj, x0, *, tol, max_iter, verbose=0):
             obj.l1_value,
             obj.prox,
             obj.min_norm_subgradient,
+            obj.eps,
         )
         rtol = min(0.5, max_norm(pg))
-        z = proxqn(model, x, tol=rtol * max_norm(pg), max_iter=_INNER).x
+        # never more accurate than a tenth of tol: beyond it the model's rounding rules
+        z = proxqn(model, x, tol=max(rtol * max_norm(pg), 0.1 * tol), max_iter=_INNER).x
         delta = float(g @ (z - x)) + obj.l1_value(z) - obj.l1_value(x)
         t, accepted = 1.0, None
         for _ in range(_HALVINGS_NEWTON):
