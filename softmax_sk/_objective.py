@@ -6,7 +6,8 @@ constraints on the coefficients (``_bounds``): the *smooth* part is the data
 term plus the L2 term; the L1 term, if any, is left to the solvers that handle
 it (``l1_value``, ``prox``, ``min_norm_subgradient``), and so are the bounds.
 It also counts data passes, the cost unit the benchmarks report: one
-``fun_grad`` or ``fun`` is one pass, one Hessian-vector product is one pass. It satisfies ``_solvers.Objective``.
+``fun_grad`` or ``fun`` is one pass, one Hessian-vector product is one pass.
+It satisfies ``_solvers.Objective``.
 """
 
 import numpy as np
