@@ -185,3 +185,14 @@ def test_bench_inference_runs(tmp_path):
     data = json.loads((tmp_path / "inference.json").read_text())
     assert data["meta"]["statsmodels"] and len(data["results"]) == 1
     assert (tmp_path / "inference.md").read_text().count("\n|") == 3  # header, rule, 1 row
+
+
+def test_bench_grouped_times_both_grouped_solvers(tmp_path):
+    import bench_grouped
+
+    args = ["--datasets", "synthetic", "--n", "300", "--Cs", "0.05", "--repeats", "1"]
+    results = bench_grouped.main([*args, "--tol", "1e-5", "--out", str(tmp_path)])
+    assert [r["solver"] for r in results] == ["proxnewton", "proxqn", "owlqn"]
+    assert all(r["seconds"] > 0 and r["passes"] > 0 for r in results)
+    assert all(r["features_kept"] < 100 for r in results)  # the lasso dropped features
+    assert (tmp_path / "grouped.md").read_text().count("\n|") == 5  # header, rule, 3 rows
