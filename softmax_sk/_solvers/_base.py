@@ -191,6 +191,65 @@ def orthant_wise(penalized, x, pg, d, clip=True):
     return d, project
 
 
+def quasi_newton(
+    monitor,
+    x,
+    direction,
+    fun_grad,
+    l1_value,
+    min_norm_subgradient,
+    preconditioner,
+    *,
+    eps,
+    max_iter,
+    refresh_every=None,
+    memory=10,
+):
+    """The L-BFGS loop that ``_lbfgs`` and ``_lbfgsb`` share; they differ in ``direction``.
+
+    Each iteration takes the L-BFGS direction ``-H pg`` (``two_loop``, from the
+    Hessian's diagonal, re-taken every ``refresh_every`` iterations) and hands
+    it to ``direction(x, pg, d, diagonal) -> (d, project)``, which adapts it to
+    the constraints (orthant, box) and says how to project trial points; then
+    the shared line search, a curvature pair from the smooth gradient, and
+    ``monitor``'s stopping rule. Returns the ``SolverResult``.
+    """
+    f_s, g = fun_grad(x)
+    F = f_s + l1_value(x)
+    pg = min_norm_subgradient(x, g)
+    pairs = deque(maxlen=memory)
+    diagonal = preconditioner()
+    trial = {}  # the gradient at the last trial point of the line search
+
+    def value(x_new):
+        f_new, trial["g"] = fun_grad(x_new)
+        return f_new + l1_value(x_new)
+
+    def flat_ok(x_new):
+        return max_norm(min_norm_subgradient(x_new, trial["g"])) < max_norm(pg)
+
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        if monitor.converged(pg):
+            n_iter -= 1
+            break
+        if refresh_every and n_iter > 1 and n_iter % refresh_every == 1:
+            diagonal = preconditioner(x)
+        d, project = direction(x, pg, -two_loop(pg, pairs, diagonal), diagonal)
+        accepted = backtrack(x, d, F, pg, project, value, flat_ok, eps)
+        if accepted is None:
+            monitor.line_search_failed()
+            break
+        x_new, F = accepted
+        s = x_new - x
+        add_pair(pairs, s, trial["g"] - g)
+        x, g = x_new, trial["g"]
+        pg = min_norm_subgradient(x, g)
+        if monitor.record(n_iter, F, pg, max_norm(s)):
+            break
+    return monitor.result(x, n_iter, pg)
+
+
 def add_pair(pairs, s, y):
     """Keep the curvature pair ``(s, y)`` of a step when ``s^T y`` is safely positive."""
     sy = float(s @ y)

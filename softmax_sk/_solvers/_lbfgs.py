@@ -22,56 +22,31 @@ what produces exact zeros. Measurements behind these choices:
 ``benchmarks/results/notes.md``.
 """
 
-from collections import deque
-
 import numpy as np
 
-from ._base import Monitor, add_pair, backtrack, max_norm, orthant_wise, two_loop
+from ._base import Monitor, orthant_wise, quasi_newton
 
 NEEDS = frozenset(
     {"fun_grad", "preconditioner", "eps", "has_l1", "penalized", "l1_value", "min_norm_subgradient"}
 )
-_MEMORY = 10
 
 
 def lbfgs(obj, x0, *, tol, max_iter, verbose=0, refresh_every=None):
-    monitor = Monitor("owlqn" if obj.has_l1 else "lbfgs", tol, verbose)
     l1_mask = obj.penalized if obj.has_l1 else None
-    x = np.array(x0, dtype=np.float64)
-    f_s, g = obj.fun_grad(x)
-    F = f_s + obj.l1_value(x)
-    pg = obj.min_norm_subgradient(x, g)
-    pairs = deque(maxlen=_MEMORY)
-    diagonal = obj.preconditioner()
-    trial = {}  # the gradient at the last trial point of the line search
 
-    def value(x_new):
-        f_new, trial["g"] = obj.fun_grad(x_new)
-        return f_new + obj.l1_value(x_new)
+    def direction(x, pg, d, diagonal):
+        d, project = orthant_wise(l1_mask, x, pg, d)
+        return (d if d.any() else -pg / diagonal), project
 
-    def flat_ok(x_new):
-        return max_norm(obj.min_norm_subgradient(x_new, trial["g"])) < max_norm(pg)
-
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):
-        if monitor.converged(pg):
-            n_iter -= 1
-            break
-        if refresh_every and n_iter > 1 and n_iter % refresh_every == 1:
-            diagonal = obj.preconditioner(x)
-        d, project = orthant_wise(l1_mask, x, pg, -two_loop(pg, pairs, diagonal))
-        if not d.any():
-            d = -pg / diagonal
-        accepted = backtrack(x, d, F, pg, project, value, flat_ok, obj.eps)
-        if accepted is None:
-            monitor.line_search_failed()
-            break
-        x_new, F = accepted
-        g_new = trial["g"]
-        s = x_new - x
-        add_pair(pairs, s, g_new - g)
-        x, g = x_new, g_new
-        pg = obj.min_norm_subgradient(x, g)
-        if monitor.record(n_iter, F, pg, max_norm(s)):
-            break
-    return monitor.result(x, n_iter, pg)
+    return quasi_newton(
+        Monitor("owlqn" if obj.has_l1 else "lbfgs", tol, verbose),
+        np.array(x0, dtype=np.float64),
+        direction,
+        obj.fun_grad,
+        obj.l1_value,
+        obj.min_norm_subgradient,
+        obj.preconditioner,
+        eps=obj.eps,
+        max_iter=max_iter,
+        refresh_every=refresh_every,
+    )

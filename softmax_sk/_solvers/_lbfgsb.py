@@ -19,11 +19,9 @@ solver, and the line search is the shared Armijo backtracking along ``pg``.
 Without bounds this is OWL-QN (``_lbfgs``).
 """
 
-from collections import deque
-
 import numpy as np
 
-from ._base import Monitor, add_pair, backtrack, max_norm, two_loop
+from ._base import Monitor, quasi_newton
 
 NEEDS = frozenset(
     {
@@ -37,7 +35,6 @@ NEEDS = frozenset(
         "min_norm_subgradient",
     }
 )
-_MEMORY = 10
 
 
 def face(x, pg, lower, upper, l1_mask):
@@ -50,53 +47,30 @@ def face(x, pg, lower, upper, l1_mask):
 
 
 def lbfgsb(obj, x0, *, tol, max_iter, verbose=0, refresh_every=None):
-    monitor = Monitor("lbfgsb", tol, verbose)
     x = np.array(x0, dtype=np.float64)
     if obj.bounds is None:
         lower, upper = np.full_like(x, -np.inf), np.full_like(x, np.inf)
     else:
         lower, upper = obj.bounds
     l1_mask = obj.penalized & obj.has_l1
-    x = np.clip(x, lower, upper)
-    f_s, g = obj.fun_grad(x)
-    F = f_s + obj.l1_value(x)
-    pg = obj.min_norm_subgradient(x, g)
-    pairs = deque(maxlen=_MEMORY)
-    diagonal = obj.preconditioner()
-    trial = {}  # the gradient at the last trial point of the line search
 
-    def value(x_new):
-        f_new, trial["g"] = obj.fun_grad(x_new)
-        return f_new + obj.l1_value(x_new)
-
-    def flat_ok(x_new):
-        return max_norm(obj.min_norm_subgradient(x_new, trial["g"])) < max_norm(pg)
-
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):
-        if monitor.converged(pg):
-            n_iter -= 1
-            break
-        if refresh_every and n_iter > 1 and n_iter % refresh_every == 1:
-            diagonal = obj.preconditioner(x)
+    def direction(x, pg, d, diagonal):
         lo, hi = face(x, pg, lower, upper, l1_mask)
-        d = -two_loop(pg, pairs, diagonal)
         held = ((pg == 0) & ((x == lo) | (x == hi))) | ((x == lo) & (d < 0)) | ((x == hi) & (d > 0))
         d[held | (l1_mask & (d * pg >= 0))] = 0.0
         if not float(pg @ d) < 0:
             d = -pg / diagonal
-        accepted = backtrack(
-            x, d, F, pg, lambda x_new, lo=lo, hi=hi: np.clip(x_new, lo, hi), value, flat_ok, obj.eps
-        )
-        if accepted is None:
-            monitor.line_search_failed()
-            break
-        x_new, F = accepted
-        g_new = trial["g"]
-        s = x_new - x
-        add_pair(pairs, s, g_new - g)
-        x, g = x_new, g_new
-        pg = obj.min_norm_subgradient(x, g)
-        if monitor.record(n_iter, F, pg, max_norm(s)):
-            break
-    return monitor.result(x, n_iter, pg)
+        return d, lambda x_new: np.clip(x_new, lo, hi)
+
+    return quasi_newton(
+        Monitor("lbfgsb", tol, verbose),
+        np.clip(x, lower, upper),
+        direction,
+        obj.fun_grad,
+        obj.l1_value,
+        obj.min_norm_subgradient,
+        obj.preconditioner,
+        eps=obj.eps,
+        max_iter=max_iter,
+        refresh_every=refresh_every,
+    )
