@@ -6,6 +6,8 @@ code, and minimised by ``scipy.optimize.minimize(method="L-BFGS-B")`` under the
 same bounds.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -13,6 +15,7 @@ from conftest import reference_objective
 from scipy.optimize import minimize
 from scipy.special import logsumexp, softmax
 from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning
 
 from softmax_sk import SoftmaxRegressionClassifier
 
@@ -102,7 +105,9 @@ def test_bounded_fit_matches_scipy_lbfgsb(n_classes, sparse, weighted, l1_ratio)
         max_iter=5000,
     )
     Xfit = sp.csr_matrix(X) if sparse else X
-    clf.fit(Xfit, y, sample_weight=sw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # it stops on its stopping rule
+        clf.fit(Xfit, y, sample_weight=sw)
     assert clf.solver_ == "lbfgsb"
     W_ref, b_ref, res = _scipy_fit(X, y, s, C, l1_ratio, k, lower, upper, lower_b, upper_b)
     f_ours = reference_objective(clf.coef_, clf.intercept_, X, y, s, C, l1_ratio)[0]
