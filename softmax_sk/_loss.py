@@ -3,7 +3,11 @@
 The data term is the weighted *mean* cross-entropy
 
     L(w) = sum_i s_i * (logsumexp(z_i) - z_{i, y_i}) / sum_i s_i,
-    z_i  = x_i @ W + b,
+    z_i  = x_i @ W + b (+ o_i, a per-sample offset, where given),
+
+or, with a target distribution ``t_i`` per sample (probability targets, label
+smoothing), ``logsumexp(z_i) - <t_i, z_i>`` in place of the bracket: the same
+cross-entropy, equal to it for one-hot targets.
 
 i.e. the scikit-learn objective ``C * sum_i s_i CE_i + penalty`` divided by
 ``C * sum(s)``: the same minimiser, better conditioned and independent of the
@@ -59,8 +63,10 @@ class SoftmaxLoss:
     ----------
     X : ndarray or scipy.sparse CSR/CSC matrix of shape (n_samples, n_features)
         float32 or float64; used as it is (no copy, no upcast).
-    y : ndarray of int of shape (n_samples,)
-        Class index in ``0 .. n_classes - 1`` of each sample.
+    y : ndarray of int of shape (n_samples,), or of float of shape (n_samples, n_classes)
+        Class index in ``0 .. n_classes - 1`` of each sample, or each sample's
+        target distribution over the classes (rows of non-negative values
+        summing to 1; validated by the caller).
     sample_weight : ndarray of shape (n_samples,)
         Finite non-negative weights with a positive maximum; normalised here.
     layout : _layout.Layout
@@ -68,9 +74,15 @@ class SoftmaxLoss:
     n_threads : int, default=1
         Threads that may evaluate blocks concurrently; fewer when the data
         spans fewer blocks.
+    offset : ndarray of shape (n_samples, n_classes), default=None
+        Added to each sample's logits (finite; validated by the caller).
+    label_smoothing : float, default=0.0
+        With class indices ``y``: the target is ``(1 - eps) * onehot + eps / K``.
     """
 
-    def __init__(self, X, y, sample_weight, layout, *, n_threads=1):
+    def __init__(
+        self, X, y, sample_weight, layout, *, n_threads=1, offset=None, label_smoothing=0.0
+    ):
         self.layout = layout
         self.dtype = X.dtype
         k = layout.k
@@ -89,11 +101,32 @@ class SoftmaxLoss:
         s = (sw / sw.sum()).astype(self.dtype)
         tiny = np.finfo(self.dtype).tiny  # rows weighted below it contribute nothing
         inv = np.divide(1.0, s, out=np.zeros_like(s), where=s > tiny)
-        labels = (np.asarray(y) - int(layout.reference)).astype(np.intp)
+        y = np.asarray(y)
+        ref = int(layout.reference)
+        if y.ndim == 2:  # target distributions: the stored columns, in X's dtype
+            labels, targets = None, np.ascontiguousarray(y[:, ref:], dtype=self.dtype)
+        else:
+            labels, targets = (y - ref).astype(np.intp), None
+        # An offset moves the logits; with a reference class, only its difference to the
+        # reference's does (the cross-entropy does not change when a row's logits all move).
+        self.has_offset = offset is not None
+        if offset is not None:
+            offset = np.asarray(offset, dtype=np.float64)
+            if ref:
+                offset = offset[:, 1:] - offset[:, :1]
+            offset = np.ascontiguousarray(offset, dtype=self.dtype)
         n_blocks = 1 if csc else parts * max(1, -(-n // (parts * rows)))
         bounds = np.linspace(0, n, n_blocks + 1).astype(int)
         self.blocks = [
-            _blocks.Block(_rows(X, a, b), labels[a:b], s[a:b], inv[a:b])
+            _blocks.Block(
+                _rows(X, a, b),
+                None if labels is None else labels[a:b],
+                s[a:b],
+                inv[a:b],
+                None if targets is None else targets[a:b],
+                float(label_smoothing),
+                None if offset is None else offset[a:b],
+            )
             for a, b in zip(bounds[:-1], bounds[1:], strict=True)
         ]
 
@@ -142,9 +175,12 @@ class SoftmaxLoss:
 
         At ``w = 0`` every class has probability ``1/K``, which leaves
         ``(K - 1)/K**2 * sum_i s_i x_ij**2`` (and ``(K - 1)/K**2`` for the
-        intercepts): one pass over X without products.
+        intercepts): one pass over X without products. Not with an offset: the
+        probabilities at 0 are then the softmax of the offsets.
         """
-        if w is not None and np.any(w):
+        if self.has_offset and w is None:
+            w = self.layout.zeros()
+        if w is not None and (np.any(w) or self.has_offset):
             (d,) = self.engine.reduce(_blocks.hessian_diagonal, self.blocks, *self._coefficients(w))
             return d.ravel()
         (moment,) = self.engine.reduce(_blocks.second_moment, self.blocks)

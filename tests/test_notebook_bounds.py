@@ -1,24 +1,15 @@
 """notebooks/bounds_and_grouped_lasso.ipynb runs top to bottom and shows what it says."""
 
-import json
 from pathlib import Path
 
 import numpy as np
+from conftest import run_notebook
 
 NOTEBOOK = Path(__file__).parents[1] / "notebooks" / "bounds_and_grouped_lasso.ipynb"
 
 
 def test_bounds_and_grouped_lasso_notebook_runs_and_its_claims_hold():
-    nb = json.loads(NOTEBOOK.read_text())
-    cells = [c for c in nb["cells"] if c["cell_type"] == "code"]
-    assert cells and all(not c["outputs"] and c["execution_count"] is None for c in cells)
-    ns = {}
-    for i, cell in enumerate(cells):
-        source = "".join(cell["source"])
-        try:
-            exec(compile(source, f"{NOTEBOOK.name} cell {i}", "exec"), ns)
-        except Exception as error:
-            raise AssertionError(f"code cell {i} failed:\n{source}") from error
+    ns = run_notebook(NOTEBOOK)
     # sign constraints: there was work to do, and they hold exactly
     assert (ns["free"].coef_ < 0).sum() > 0
     assert ns["signed"].coef_.min() == 0 and (ns["signed"].coef_ == 0).sum() > 0

@@ -1,10 +1,10 @@
 """notebooks/statistics.ipynb runs top to bottom (its code cells, in order, in one namespace)."""
 
-import json
 import warnings
 from pathlib import Path
 
 import pytest
+from conftest import run_notebook
 
 NOTEBOOK = Path(__file__).parents[1] / "notebooks" / "statistics.ipynb"
 
@@ -12,19 +12,9 @@ NOTEBOOK = Path(__file__).parents[1] / "notebooks" / "statistics.ipynb"
 def test_statistics_notebook_runs_and_is_committed_without_outputs():
     pytest.importorskip("statsmodels")
     pytest.importorskip("pandas")
-    nb = json.loads(NOTEBOOK.read_text())
-    assert nb["nbformat"] == 4
-    cells = [c for c in nb["cells"] if c["cell_type"] == "code"]
-    assert cells and all(not c["outputs"] and c["execution_count"] is None for c in cells)
-    namespace = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # statsmodels' own deprecations
-        for i, cell in enumerate(cells):
-            source = "".join(cell["source"])
-            try:
-                exec(compile(source, f"{NOTEBOOK.name} cell {i}", "exec"), namespace)
-            except Exception as error:
-                raise AssertionError(f"code cell {i} failed:\n{source}") from error
+        namespace = run_notebook(NOTEBOOK)
     # What the notebook shows: the parity it claims, and the separation message.
     rel = namespace["rel"]
     assert rel(namespace["res"].bse, namespace["ref"].bse) < 1e-5
