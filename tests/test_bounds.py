@@ -270,3 +270,35 @@ def test_infinite_bounds_are_no_bounds():
     X, y = _problem(3)
     clf = SoftmaxRegressionClassifier(coef_bounds=(-np.inf, np.inf)).fit(X, y)
     assert clf.solver_ == "newton-cg"  # what auto picks without bounds
+
+
+def test_bounds_compose_with_probability_targets_and_offsets():
+    """Probability targets and offsets change the data term only: the bounded fit is the
+    L-BFGS-B minimiser of ``C sum_i (lse(z_i) - t_i . z_i) + ||W||^2 / 2`` with
+    ``z = X W^T + b + offset``."""
+    X, y = _problem(3)
+    rng = np.random.default_rng(5)
+    T = rng.dirichlet(np.ones(3), size=len(y))
+    offset = rng.normal(scale=0.5, size=(len(y), 3))
+    d, C = N_FEATURES, 0.5
+    lower, upper = -0.2, 0.3
+    clf = SoftmaxRegressionClassifier(C=C, coef_bounds=(lower, upper), tol=1e-10)
+    clf.fit(X, y_proba=T, offset=offset)
+
+    def fun(theta):
+        W, b = theta[: 3 * d].reshape(3, d), theta[3 * d :]
+        Z = X @ W.T + b + offset
+        R = softmax(Z, axis=1) - T
+        f = C * np.sum(logsumexp(Z, axis=1) - np.sum(T * Z, axis=1)) + 0.5 * np.sum(W**2)
+        return f, np.concatenate([(C * R.T @ X + W).ravel(), C * R.sum(axis=0)])
+
+    box = [(lower, upper)] * (3 * d) + [(None, None)] * 3
+    ref = minimize(
+        fun, np.zeros(3 * d + 3), jac=True, method="L-BFGS-B", bounds=box, options=_TIGHT
+    )
+    theta = np.concatenate([clf.coef_.ravel(), clf.intercept_])
+    assert fun(theta)[0] == pytest.approx(ref.fun, rel=1e-8)
+    W_ref = ref.x[: 3 * d].reshape(3, d)
+    np.testing.assert_array_equal(
+        _active(clf.coef_, lower, upper, 0.0), _active(W_ref, lower, upper, 1e-6)
+    )
