@@ -94,7 +94,7 @@ default='auto'
         penalty), ``'proxqn'`` and ``'proxnewton'`` (proximal quasi-Newton
         and proximal Newton: the grouped lasso, or any unbounded penalty).
         ``'auto'`` picks, for the grouped lasso, ``'proxnewton'`` for at most
-        1000 coefficients and ``'proxqn'`` above; with bounds ``'lbfgsb'``;
+        200 coefficients and ``'proxqn'`` above; with bounds ``'lbfgsb'``;
         otherwise ``'newton-cg'`` for at most 1000 coefficients and for sparse
         X without an L1 term, else ``'owlqn'`` with an L1 term and ``'lbfgs'``
         without.

@@ -51,7 +51,8 @@ def _assert_kkt(clf, X, y, s, C, l1_ratio, tol):
 @pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("l1_ratio", [1.0, 0.6])
-def test_grouped_lasso_satisfies_the_kkt_conditions(sparse, weighted, l1_ratio):
+@pytest.mark.parametrize("solver", ["proxnewton", "proxqn"])
+def test_grouped_lasso_satisfies_the_kkt_conditions(sparse, weighted, l1_ratio, solver):
     X, y = _problem()
     rng = np.random.default_rng(1)
     sw = rng.uniform(0.2, 3.0, len(y)) if weighted else np.ones(len(y))
@@ -61,8 +62,11 @@ def test_grouped_lasso_satisfies_the_kkt_conditions(sparse, weighted, l1_ratio):
     clf = SoftmaxRegressionClassifier(
         C=C, l1_type="grouped", l1_ratio=l1_ratio, class_weight=cw, tol=1e-9, max_iter=5000
     )
-    clf.fit(sp.csr_matrix(X) if sparse else X, y, sample_weight=sw)
-    assert clf.solver_ == "proxnewton"
+    clf.set_params(solver=solver).fit(sp.csr_matrix(X) if sparse else X, y, sample_weight=sw)
+    assert clf.solver_ == solver
+    assert SoftmaxRegressionClassifier(l1_type="grouped", l1_ratio=0.5).fit(X, y).solver_ == (
+        "proxnewton"  # what auto picks for these 27 coefficients
+    )
     _assert_kkt(clf, X, y, s, C, l1_ratio, 1e-8)
     # whole columns of coef_ are zero: a feature is dropped for every class at once
     assert set(np.flatnonzero((clf.coef_ == 0).any(axis=0))) == set(

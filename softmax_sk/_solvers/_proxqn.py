@@ -1,4 +1,4 @@
-"""Proximal quasi-Newton (PANOC) for penalties known by their prox: the grouped lasso.
+"""Proximal quasi-Newton (PANOC) and proximal Newton, for penalties known by their prox.
 
 It minimises ``smooth(w) + l1_value(w)`` for any non-smooth term whose proximal
 operator ``prox`` the objective provides (group soft-thresholding for the
@@ -21,9 +21,11 @@ efficient algorithm for nonlinear model predictive control", IEEE CDC 2017):
 
 The iterate reported is ``xb``, which carries the prox's exact zeros (dropped
 groups), and the stopping rule is the one of every solver: the minimum-norm
-subgradient at ``xb``. Near the solution the quasi-Newton steps are taken whole
-and convergence is superlinear, at about two passes over the data per
-iteration. Measurements: ``benchmarks/results/grouped.md``.
+subgradient at ``xb``. Where the quasi-Newton steps are taken whole this is
+L-BFGS on the residual, superlinear near a solution under the paper's
+conditions; each iteration costs about two passes over the data. ``proxnewton`` (below) runs ``proxqn`` on a quadratic model with the exact
+Hessian instead: fewer, tighter iterations where Hessian-vector products are cheap.
+Measurements: ``benchmarks/results/grouped.md`` and ``benchmarks/results/notes.md``.
 """
 
 from collections import deque
@@ -136,8 +138,8 @@ def proxnewton(obj, x0, *, tol, max_iter, verbose=0):
     minimises ``g^T (z - x) + (z - x)^T H (z - x) / 2 + P(z)``, ``H`` the exact
     Hessian (through Hessian-vector products; undamped: ``g`` lies in the range
     of ``H``, so the model is bounded below even where ``H`` is singular), by
-    ``proxqn`` to a relative accuracy
-    ``min(0.5, |pg|)`` (a forcing term for quadratic convergence), then backtracks
+    ``proxqn`` to a relative accuracy ``min(0.5, |pg|)`` (a forcing term for
+    quadratic convergence; never below ``tol / 10``), then backtracks
     from ``z`` towards ``x`` on the objective. Once the support is identified
     this is Newton's method on it: convergence is fast and tight, at one pass
     per Hessian-vector product of the inner solve."""
@@ -167,7 +169,7 @@ def proxnewton(obj, x0, *, tol, max_iter, verbose=0):
             obj.eps,
         )
         rtol = min(0.5, max_norm(pg))
-        # never more accurate than a tenth of tol: beyond it the model's rounding rules
+        # no more accurate than tol / 10: beyond it the model's rounding dominates
         z = proxqn(model, x, tol=max(rtol * max_norm(pg), 0.1 * tol), max_iter=_INNER).x
         delta = float(g @ (z - x)) + obj.l1_value(z) - obj.l1_value(x)
         t, accepted = 1.0, None
