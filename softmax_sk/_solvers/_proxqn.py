@@ -23,9 +23,10 @@ The iterate reported is ``xb``, which carries the prox's exact zeros (dropped
 groups), and the stopping rule is the one of every solver: the minimum-norm
 subgradient at ``xb``. Where the quasi-Newton steps are taken whole this is
 L-BFGS on the residual, superlinear near a solution under the paper's
-conditions; each iteration costs about two passes over the data. ``proxnewton`` (below) runs ``proxqn`` on a quadratic model with the exact
-Hessian instead: fewer, tighter iterations where Hessian-vector products are cheap.
-Measurements: ``benchmarks/results/grouped.md`` and ``benchmarks/results/notes.md``.
+conditions; each iteration costs about two passes over the data.
+``proxnewton`` (below) runs ``proxqn`` on a quadratic model with the exact
+Hessian instead: fewer, tighter iterations, more passes. Measurements:
+``benchmarks/results/grouped.md`` and ``benchmarks/results/notes.md``.
 """
 
 from collections import deque
