@@ -66,6 +66,12 @@ def grouped_lasso_path(X, y, *, Cs=10, C_ratio=1e3, l1_ratio=1.0, sample_weight=
     """
     if not 0 < l1_ratio <= 1:
         raise ValueError(f"l1_ratio must be in (0, 1] for a grouped lasso path, got {l1_ratio}.")
+    if params.get("label_smoothing", 0.0):
+        raise ValueError(
+            "grouped_lasso_path fits class labels: label_smoothing is not supported here (the "
+            "closed form of the first C assumes one-hot targets). Fit smoothed models with "
+            "SoftmaxRegressionClassifier(l1_type='grouped', label_smoothing=...) directly."
+        )
     model = SoftmaxRegressionClassifier(l1_type="grouped", l1_ratio=l1_ratio, **params)
     X, y = check_X_y(X, y, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32])
     if isinstance(Cs, numbers.Integral):
@@ -84,7 +90,8 @@ def C_min(X, y, l1_ratio, sample_weight, model):
     """``l1_ratio / max_j ||G_j||`` (see the module docstring)."""
     classes, y_idx = np.unique(y, return_inverse=True)
     sw = _check_sample_weight(sample_weight, X.shape[0])
-    s = sw * model._class_weights(classes, y_idx, sw)[y_idx]
+    totals = np.bincount(y_idx, weights=sw, minlength=classes.size)
+    s = sw * model._class_weights(classes, totals)[y_idx]
     Y = np.zeros((X.shape[0], classes.size))
     Y[np.arange(X.shape[0]), y_idx] = 1.0
     if model.fit_intercept:

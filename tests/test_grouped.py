@@ -215,6 +215,8 @@ def test_the_path_takes_explicit_Cs_and_refuses_no_l1():
     assert coefs.shape == (2, 3, X.shape[1]) and intercepts.shape == (2, 3)
     with pytest.raises(ValueError, match=r"l1_ratio must be in \(0, 1\]"):
         grouped_lasso_path(X, y, l1_ratio=0.0)
+    with pytest.raises(ValueError, match="label_smoothing is not supported"):
+        grouped_lasso_path(X, y, label_smoothing=0.1)
 
 
 @pytest.mark.parametrize("solver", ["lbfgs", "newton-cg", "owlqn", "lbfgsb"])
