@@ -27,7 +27,6 @@ CONFIGURATIONS = [
     ),
     SoftmaxRegressionClassifier(coef_bounds=(0, np.inf)),  # sign constraints
     SoftmaxRegressionClassifier(coef_bounds=(-1, 1), intercept_bounds=(-2, 2), l1_ratio=0.5),
-    SoftmaxRegressionClassifier(coef_bounds=(-np.inf, 0.5), solver="lbfgsb", C=np.inf),
     # The grouped lasso at a tight tol: check_sample_weight_equivalence compares two fits
     # to rtol 1e-7 on 15 samples and 30 features, where the objective is flat in many
     # directions and fits within tol=1e-4 of the optimum can differ by more.
