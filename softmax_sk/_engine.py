@@ -63,14 +63,14 @@ def _add(acc, partials):
     return acc
 
 
-def _run_share(fn, blocks, kept, args, keep):
+def _run_share(fn, blocks, kept, args, keep, add=_add):
     acc, new_kept = None, []
     for i, block in enumerate(blocks):
         out = fn(block, *args) if kept is None else fn(block, kept[i], *args)
         if keep:
             out, state = out
             new_kept.append(state)
-        acc = _add(acc, out)
+        acc = add(acc, out)
         del out  # one block's arrays alive at a time
     return acc, new_kept
 

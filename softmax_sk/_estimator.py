@@ -16,11 +16,12 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score
+from sklearn.utils._array_api import check_same_namespace, get_namespace
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from . import _bounds, _inference, _targets
+from . import _bounds, _inference, _targets, _xp
 from ._engine import resolve_threads
 from ._layout import Layout
 from ._loss import SoftmaxLoss
@@ -32,7 +33,6 @@ from ._solvers import SOLVERS, choose_solver
 from ._sparse_coef import SparseCoefMixin
 
 _SPARSE_FORMATS = ["csr", "csc"]
-_DTYPES = [np.float64, np.float32]
 
 
 class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimator):
@@ -101,8 +101,15 @@ default='auto'
     max_iter : int, default=100
         Maximum number of solver iterations.
     tol : float, default=1e-4
-        The fit stops when the max-norm of the (minimum-norm sub)gradient of
-        the objective divided by ``C * sum(s)`` is at most ``tol``.
+        The fit stops when both hold: the max-norm of the (minimum-norm
+        sub)gradient of the objective divided by ``C * sum(s)`` is at most
+        ``tol`` (the rule of 0.1), and the solver's estimate of the relative
+        suboptimality ``(F - F*) / F`` is at most ``tol``. The estimate is the
+        decrement ``-g.d / 2`` of the solver's Newton or quasi-Newton direction
+        ``d``, made conservative; a small gradient alone stops early where the
+        curvature is small too (a rare class, hundreds of classes, a weak
+        penalty). Once the mean loss is below ``tol`` (separable data without a
+        penalty) the gradient alone decides.
     warm_start : bool, default=False
         Start from the previous ``coef_`` and ``intercept_``; when the classes
         or the number of features changed, a warning says so and the fit starts
@@ -139,6 +146,11 @@ default='auto'
         Intercepts (zeros when ``fit_intercept=False``).
     n_iter_ : ndarray of shape (1,)
         Number of solver iterations.
+    convergence_ : dict
+        How the fit stopped: ``converged`` (bool, the stopping rule held),
+        ``gradient_norm`` (the max-norm the rule compares with ``tol``),
+        ``suboptimality_estimate`` (the estimated relative suboptimality) and
+        ``message`` (why the solver stopped, in words).
     solver_ : str
         The solver that ran (what ``'auto'`` resolved to).
     n_features_in_ : int
@@ -280,15 +292,24 @@ default='auto'
             raise
 
     def _fit(self, X, y, sample_weight, y_proba, offset):
+        xp, device = _xp.input_namespace(X, y, sample_weight)
+        if xp is not None and (y_proba is not None or offset is not None or self.label_smoothing):
+            raise ValueError(
+                "y_proba, offset and label_smoothing are fitted on NumPy arrays only; with "
+                "array API dispatch on, pass X as a NumPy array (or move it to the host) "
+                "for these fits."
+            )
+        y_in = y
         if y_proba is not None:
             if y is not None:
                 raise ValueError("Pass exactly one of y (labels) and y_proba (probabilities).")
-            X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=_DTYPES)
+            X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=_xp.float_dtypes(None))
             classes, Y = _targets.check_y_proba(y_proba, X.shape[0])
             y_idx = None
         else:
-            X, classes, y_idx = self._check_labels(X, y)
+            X, classes, y_idx, y_in = self._check_labels(X, y, xp)
             Y = None
+        sample_weight = _xp.to_host(sample_weight)
         sample_weight, sw_scale = _unit_max(_check_sample_weight(sample_weight, X.shape[0]))
         eps = float(self.label_smoothing)
         totals = _targets.class_totals(y_idx, Y, sample_weight, classes.size, eps)
@@ -304,22 +325,25 @@ default='auto'
 
         layout = Layout(X.shape[1], classes.size, bool(self.fit_intercept))
         heavy = sp.issparse(X) or classes.size > 32
-        loss = SoftmaxLoss(
-            X,
-            targets.y,
-            weights,
-            layout,
-            n_threads=resolve_threads(self.n_jobs, heavy),
-            offset=offset,
-            label_smoothing=targets.smoothing,
-        )
+        if xp is None:
+            loss = SoftmaxLoss(
+                X,
+                targets.y,
+                weights,
+                layout,
+                n_threads=resolve_threads(self.n_jobs, heavy),
+                offset=offset,
+                label_smoothing=targets.smoothing,
+            )
+        else:
+            loss = _xp.device_loss(X, y_idx, weights, layout, xp, device)
         grouped = self.l1_type == "grouped"
         scaling = (self.C, self.l1_ratio, weights, layout.penalized())
         if grouped:
             penalty = GroupLasso.from_C(*scaling, layout.k, scales=(sw_scale, cw_scale))
         else:
             penalty = ElasticNet.from_C(*scaling, scales=(sw_scale, cw_scale))
-        bounds = _bounds.flat_bounds(self.coef_bounds, self.intercept_bounds, layout, X.dtype)
+        bounds = _bounds.flat_bounds(self.coef_bounds, self.intercept_bounds, layout, loss.dtype)
         solver = self._resolve_solver(
             layout.size, penalty.has_l1, sp.issparse(X), bounds is not None, grouped
         )
@@ -328,7 +352,7 @@ default='auto'
         if bounds is not None:  # a warm start from outside the box starts on it
             x0 = np.clip(x0, *bounds)
         entry = SOLVERS[solver]
-        options = {"refresh_every": loss.preconditioner_refresh}
+        options = {"refresh_every": loss.preconditioner_refresh, "target": self._target()}
         with loss.running():
             result = entry.function(
                 obj,
@@ -338,15 +362,24 @@ default='auto'
                 verbose=int(self.verbose),
                 **{name: options[name] for name in entry.options},
             )
-        coef, intercept = layout.unpack(result.x, X.dtype)
+        n_iter = np.array([result.n_iter], dtype=np.int32)
+        coef, intercept, n_iter = _xp.to_device(
+            (*layout.unpack(result.x, loss.dtype), n_iter), xp, device
+        )
         if not result.converged:
             # (the separation advice reads labels and logits without offsets)
             labels = y_idx if offset is None else None
             self._warn_not_converged(solver, result, X, labels, layout, coef, intercept)
 
-        self.classes_ = classes
+        self.classes_ = _xp.like(classes, y_in)
         self.coef_, self.intercept_ = coef, intercept
-        self.n_iter_ = np.array([result.n_iter], dtype=np.int32)
+        self.n_iter_ = n_iter
+        self.convergence_ = {
+            "converged": bool(result.converged),
+            "gradient_norm": float(result.grad_norm),
+            "suboptimality_estimate": float(result.suboptimality),
+            "message": result.message,
+        }
         self.solver_ = solver
         self._n_passes = obj.n_passes
         # What inference() must know of the fit, whatever set_params did since.
@@ -359,11 +392,13 @@ default='auto'
         )
         return self
 
-    def _check_labels(self, X, y):
-        """``(X, classes, y_idx)``: validated data and the class index of each label."""
+    def _check_labels(self, X, y, xp=None):
+        """``(X, classes, y_idx, y)``: validated data, the class index of each label (on
+        the host) and the validated labels where they live (namespace ``xp``)."""
         X, y = validate_data(
-            self, X, y, accept_sparse=_SPARSE_FORMATS, dtype=_DTYPES, multi_output=True
+            self, X, y, accept_sparse=_SPARSE_FORMATS, dtype=_xp.float_dtypes(xp), multi_output=True
         )
+        y_in, y = y, _xp.to_host(y)
         _reject_multioutput(y)
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
@@ -375,7 +410,15 @@ default='auto'
                 f"but y contains only one class: {label!r}. A classifier "
                 "needs examples of every class it should tell apart."
             )
-        return X, classes, y_idx
+        return X, classes, y_idx, y_in
+
+    # Stopping rule: "suboptimality" (the gradient and the estimated relative
+    # suboptimality) or "gradient" (the gradient alone, the rule of 0.1; kept for
+    # the benchmarks' before/after comparison).
+    _stopping = "suboptimality"
+
+    def _target(self):
+        return None if self._stopping == "gradient" else float(self.tol)
 
     def _resolve_solver(self, n_coefs, has_l1, sparse, bounded=False, grouped=False):
         if bounded and grouped and has_l1:
@@ -428,10 +471,11 @@ default='auto'
     def _warm_start_coefs(self, classes, layout):
         if not (self.warm_start and hasattr(self, "coef_")):
             return layout.zeros()
-        if layout.fits(self.coef_, self.classes_, classes):
-            return layout.pack(self.coef_, self.intercept_)
+        coef, intercept, fitted = map(_xp.to_host, (self.coef_, self.intercept_, self.classes_))
+        if layout.fits(coef, fitted, classes):
+            return layout.pack(coef, intercept)
         warnings.warn(
-            f"warm_start=True, but the previous fit had {self.classes_.size} classes and "
+            f"warm_start=True, but the previous fit had {fitted.size} classes and "
             f"{self.coef_.shape[1]} features and this one has {classes.size} and "
             f"{layout.n_features} (or other class labels): starting from zero.",
             UserWarning,
@@ -456,30 +500,45 @@ default='auto'
                 f"magnitude is {scale:.3g}"
             )
         if np.isinf(self.C):
-            z, _ = layout.logits(X, coef, intercept)
-            if np.array_equal(z.argmax(axis=1), y_idx):
+            z, _ = _xp.logits(layout, X, coef, intercept)
+            if np.array_equal(_xp.row_argmax(z), y_idx):
                 advice.append(
                     "use a finite C: the training data is separable, so with "
                     "C=np.inf the coefficients grow without bound"
                 )
+        estimate = result.suboptimality
+        how_far = (
+            f"its objective is estimated to be {estimate:.2g} (relative) above the optimum, "
+            f"where a fit that converges is within tol={self.tol:g}"
+            if np.isfinite(estimate)
+            else "its distance to the optimum could not be estimated"
+        )
         warnings.warn(
-            f"{solver} did not converge: the max-norm of the gradient is "
-            f"{result.grad_norm:.3g} after {result.n_iter} iterations, and tol is "
-            f"{self.tol:g}. To converge: " + "; ".join(advice) + ".",
+            f"{solver} did not converge: after {result.n_iter} iterations {how_far}; the "
+            f"max-norm of the gradient is {result.grad_norm:.3g} (tol {self.tol:g}). "
+            "To converge: " + "; ".join(advice) + ".",
             ConvergenceWarning,
             stacklevel=4,
         )
 
     # -- prediction --------------------------------------------------------------
-    def _logits(self, X, offset=None):
-        """``(z, row_scale)`` of validated new data (see ``_layout.Layout.logits``),
-        with ``offset`` added."""
+    def _logits(self, X, method, offset=None):
+        """``(z, row_scale)`` of validated new data (see ``_layout.Layout.logits``), where
+        X lives, with ``offset`` added."""
         check_is_fitted(self)
+        check_same_namespace(X, self, attribute="coef_", method=method)
+        xp, _ = _xp.input_namespace(X)
         with np.errstate(over="ignore", invalid="ignore"):  # its finiteness check sums X
-            X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=_DTYPES, reset=False)
-        layout = Layout(self.n_features_in_, self.classes_.size, bool(self.fit_intercept))
+            X = validate_data(
+                self, X, accept_sparse=_SPARSE_FORMATS, dtype=_xp.float_dtypes(xp), reset=False
+            )
+        layout = Layout(self.n_features_in_, self.classes_.shape[0], bool(self.fit_intercept))
+        z, row_scale = _xp.logits(layout, X, self.coef_, self.intercept_)
+        if offset is None:
+            return z, row_scale
+        if xp is not None:
+            raise ValueError("offset is supported with NumPy input only (array API dispatch off).")
         offset = _targets.check_offset(offset, X.shape[0], self.classes_.size, X.dtype)
-        z, row_scale = layout.logits(X, self.coef_, self.intercept_)
         return _targets.add_offset(z, row_scale, offset), row_scale
 
     def decision_function(self, X, offset=None):
@@ -497,9 +556,9 @@ default='auto'
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
             ``X @ coef_.T + intercept_ (+ offset)``.
         """
-        z = _scaled_logits(*self._logits(X, offset))
+        z = _scaled_logits(*self._logits(X, "decision_function", offset))
         # two classes: the positive class's logit against the reference's (0 without offset)
-        return z[:, 1] - z[:, 0] if self.classes_.size == 2 else z
+        return z[:, 1] - z[:, 0] if self.classes_.shape[0] == 2 else z
 
     def predict(self, X, offset=None):
         """Most probable class of each sample.
@@ -516,8 +575,8 @@ default='auto'
         y_pred : ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
-        z, _ = self._logits(X, offset)
-        return self.classes_[np.argmax(z, axis=1)]
+        z, _ = self._logits(X, "predict", offset)
+        return _xp.take_classes(self.classes_, z)
 
     def predict_proba(self, X, offset=None):
         """Class probabilities, the softmax of the logits.
@@ -534,7 +593,7 @@ default='auto'
         proba : ndarray of shape (n_samples, n_classes)
             Finite, rows summing to 1, columns in the order of ``classes_``.
         """
-        return _scaled_softmax(*self._logits(X, offset))
+        return _scaled_softmax(*self._logits(X, "predict_proba", offset))
 
     def predict_log_proba(self, X, offset=None):
         """Log class probabilities, a log-softmax (finite where ``predict_proba`` underflows).
@@ -551,7 +610,7 @@ default='auto'
         log_proba : ndarray of shape (n_samples, n_classes)
             Columns in the order of ``classes_``.
         """
-        return _scaled_softmax(*self._logits(X, offset), log=True)
+        return _scaled_softmax(*self._logits(X, "predict_log_proba", offset), log=True)
 
     def score(self, X, y, sample_weight=None, *, offset=None):
         """Mean accuracy of ``predict(X, offset)`` against ``y``.
@@ -659,7 +718,10 @@ default='auto'
                 "coef_bounds/intercept_bounds: at an active bound the usual standard errors "
                 "do not apply. Refit with coef_bounds=None and intercept_bounds=None."
             )
-        X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=_DTYPES, reset=False)
+        _xp.require_host_model(self, "inference")
+        X = validate_data(
+            self, X, accept_sparse=_SPARSE_FORMATS, dtype=_xp.float_dtypes(None), reset=False
+        )
         y = column_or_1d(y)
         if y.shape[0] != X.shape[0]:
             raise ValueError(f"y has {y.shape[0]} samples, but X has {X.shape[0]}.")
@@ -695,6 +757,9 @@ default='auto'
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        # Dense X on its own device (see _xp); label smoothing, like probability targets
+        # and offsets, is fitted on the host only.
+        tags.array_api_support = not self.label_smoothing
         tags.classifier_tags.multi_label = False
         # Without an intercept every decision boundary passes through the origin,
         # so off-centre data (scikit-learn's blobs) cannot be scored well; nor can
@@ -749,6 +814,7 @@ def _unit_max(values):
 def _feature_scale(X):
     """Largest absolute feature value (0 for empty data), without a copy of X."""
     values = X.data if sp.issparse(X) else X
-    if values.size == 0:
+    if 0 in values.shape:
         return 0.0
-    return float(max(values.max(), -values.min()))
+    xp, _ = get_namespace(values)
+    return float(max(xp.max(values), -xp.min(values)))

@@ -1,6 +1,10 @@
 import json
 import os
 
+# scikit-learn's array API dispatch (tests/test_array_api.py and its estimator checks)
+# needs SciPy's array API support, which SciPy reads when it is first imported.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
 import numpy as np
 import pytest
 from sklearn.datasets import make_classification

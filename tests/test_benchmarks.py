@@ -208,3 +208,25 @@ def test_bench_grouped_times_both_grouped_solvers(tmp_path):
     assert all(r["seconds"] > 0 and r["passes"] > 0 for r in results)
     assert all(r["features_kept"] < 100 for r in results)  # the lasso dropped features
     assert (tmp_path / "grouped.md").read_text().count("\n|") == 5  # header, rule, 3 rows
+
+
+def test_bench_gpu_runs_on_torch_cpu(tmp_path):
+    pytest.importorskip("torch")
+    import bench_gpu
+
+    bench_gpu.main(
+        ["--device", "cpu", "--problems", "mnist", "--scale", "0.001", "--repeats", "1"]
+        + ["--threads", "1", "--out", str(tmp_path)]
+    )
+    data = json.loads((tmp_path / "gpu.json").read_text())
+    (result,) = data["results"]
+    assert result["shape"] == [200, 784, 10] and result["device"] == "cpu"
+    assert [r["contender"] for r in result["fits"]] == [
+        "softmax-sk",
+        "sklearn",
+        "torch.optim.LBFGS",
+    ]
+    assert all(r["seconds"] > 0 for r in result["fits"])
+    evaluation = result["evaluation"]
+    assert evaluation["eval_s"] > 0 and evaluation["flop_floor_s"] > 0
+    assert "| mnist | 200 x 784, 10 | softmax-sk |" in (tmp_path / "gpu.md").read_text()

@@ -24,12 +24,14 @@ class Solver(NamedTuple):
 # "owlqn" is the orthant-wise mode of the L-BFGS code; "lbfgs" refuses an L1 term,
 # as scikit-learn's does.
 SOLVERS = {
-    "lbfgs": Solver(_lbfgs.lbfgs, False, _lbfgs.NEEDS, ("refresh_every",)),
-    "newton-cg": Solver(_newton.newton_cg, True, _newton.NEEDS),
-    "owlqn": Solver(_lbfgs.lbfgs, True, _lbfgs.NEEDS, ("refresh_every",)),
-    "lbfgsb": Solver(_lbfgsb.lbfgsb, True, _lbfgsb.NEEDS, ("refresh_every",), True),
-    "proxqn": Solver(_proxqn.proxqn, True, _proxqn.NEEDS, handles_grouped=True),
-    "proxnewton": Solver(_proxqn.proxnewton, True, _proxqn.NEEDS, handles_grouped=True),
+    "lbfgs": Solver(_lbfgs.lbfgs, False, _lbfgs.NEEDS, ("refresh_every", "target")),
+    "newton-cg": Solver(_newton.newton_cg, True, _newton.NEEDS, ("target",)),
+    "owlqn": Solver(_lbfgs.lbfgs, True, _lbfgs.NEEDS, ("refresh_every", "target")),
+    "lbfgsb": Solver(_lbfgsb.lbfgsb, True, _lbfgsb.NEEDS, ("refresh_every", "target"), True),
+    "proxqn": Solver(_proxqn.proxqn, True, _proxqn.NEEDS, ("target",), handles_grouped=True),
+    "proxnewton": Solver(
+        _proxqn.proxnewton, True, _proxqn.NEEDS, ("target",), handles_grouped=True
+    ),
 }
 
 # Up to this many coefficients a Newton iteration (CG on Hessian-vector

@@ -15,7 +15,9 @@ inverse Hessian (memory 10, scaled by the Hessian's diagonal at 0 as in
 where that is no longer a descent direction, ``-D^-1 pg`` is used. ``pg`` is the
 minimum-norm element of the subdifferential of objective plus box indicator
 (the projected gradient without L1), so the stopping rule is the one of every
-solver, and the line search is the shared Armijo backtracking along ``pg``.
+solver (with ``target``, the quasi-Newton decrement ``pg.H pg / 2`` of the
+shared loop, ``_base.quasi_newton``), and the line search is the shared Armijo
+backtracking along ``pg``.
 Without bounds this is OWL-QN (``_lbfgs``).
 """
 
@@ -46,7 +48,7 @@ def face(x, pg, lower, upper, l1_mask):
     return lo, hi
 
 
-def lbfgsb(obj, x0, *, tol, max_iter, verbose=0, refresh_every=None):
+def lbfgsb(obj, x0, *, tol, max_iter, verbose=0, refresh_every=None, target=None):
     x = np.array(x0, dtype=np.float64)
     if obj.bounds is None:
         lower, upper = np.full_like(x, -np.inf), np.full_like(x, np.inf)
@@ -63,7 +65,7 @@ def lbfgsb(obj, x0, *, tol, max_iter, verbose=0, refresh_every=None):
         return d, lambda x_new: np.clip(x_new, lo, hi)
 
     return quasi_newton(
-        Monitor("lbfgsb", tol, verbose),
+        Monitor("lbfgsb", tol, verbose, target),
         np.clip(x, lower, upper),
         direction,
         obj.fun_grad,

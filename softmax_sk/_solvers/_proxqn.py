@@ -21,9 +21,12 @@ efficient algorithm for nonlinear model predictive control", IEEE CDC 2017):
 
 The iterate reported is ``xb``, which carries the prox's exact zeros (dropped
 groups), and the stopping rule is the one of every solver: the minimum-norm
-subgradient at ``xb``. Where the quasi-Newton steps are taken whole this is
-L-BFGS on the residual, superlinear near a solution under the paper's
-conditions; each iteration costs about two passes over the data.
+subgradient at ``xb`` and, with ``target``, the estimate ``pg.H pg / 2`` (times
+``_base.QN_ESTIMATE_SAFETY``, as for L-BFGS) from the L-BFGS model of the residual
+map, whose Jacobian is the Hessian where the support no longer changes. Where
+the quasi-Newton steps are taken whole this is L-BFGS on the residual,
+superlinear near a solution under the paper's conditions; each iteration costs
+about two passes over the data.
 ``proxnewton`` (below) runs ``proxqn`` on a quadratic model with the exact
 Hessian instead: fewer, tighter iterations, more passes. Measurements:
 ``benchmarks/results/grouped.md`` and ``benchmarks/results/notes.md``.
@@ -34,7 +37,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._base import Monitor, add_pair, is_flat, max_norm, two_loop
+from ._base import QN_ESTIMATE_SAFETY, Monitor, add_pair, is_flat, max_norm, two_loop
 
 # What the module's two solvers use (proxqn the first five).
 NEEDS = frozenset(
@@ -55,8 +58,8 @@ _INNER = 500  # proxqn iterations per proximal Newton step at most
 _HALVINGS_NEWTON = 60
 
 
-def proxqn(obj, x0, *, tol, max_iter, verbose=0):
-    monitor = Monitor("proxqn", tol, verbose)
+def proxqn(obj, x0, *, tol, max_iter, verbose=0, target=None):
+    monitor = Monitor("proxqn", tol, verbose, target)
     diagonal = obj.preconditioner()
     gamma = 1.0
     pairs = deque(maxlen=_MEMORY)
@@ -82,14 +85,21 @@ def proxqn(obj, x0, *, tol, max_iter, verbose=0):
         f, g = obj.fun_grad(x)
         return (*forward_backward(x, f, g), f, g)
 
+    def decrement(pg):
+        """The quasi-Newton estimate of ``F(xb) - F*``: ``pg.H pg / 2``, ``H`` the
+        L-BFGS inverse of the residual map's Jacobian (the Hessian on the support)."""
+        return QN_ESTIMATE_SAFETY * 0.5 * float(pg @ two_loop(pg, pairs, diagonal))
+
     x = np.array(x0, dtype=np.float64)
     phi, xb, r, fb, gb, f, g = envelope(x)
     pg = obj.min_norm_subgradient(xb, gb)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
-        if monitor.converged(pg):
-            n_iter -= 1
-            break
+        if monitor.gradient_small(pg):
+            estimate = decrement(pg) if monitor.needs_estimate else None
+            if monitor.converged(pg, fb + obj.l1_value(xb), estimate):
+                n_iter -= 1
+                break
         d = -two_loop(r, pairs, diagonal)
         decrease = _BETA / 4 * gamma * float(r @ (r / diagonal))  # beta / (4 gamma) |x - xb|_D^2
         tau, accepted, gamma_before = 1.0, None, gamma
@@ -118,7 +128,9 @@ def proxqn(obj, x0, *, tol, max_iter, verbose=0):
         if monitor.record(n_iter, phi_new, pg, max_norm(s)):
             break
         phi = phi_new
-    return monitor.result(xb, n_iter, pg)
+    if not monitor.needs_estimate:  # the inner solves of proxnewton
+        return monitor.result(xb, n_iter, pg)
+    return monitor.result(xb, n_iter, pg, fb + obj.l1_value(xb), decrement(pg))
 
 
 class _Model(NamedTuple):
@@ -133,7 +145,7 @@ class _Model(NamedTuple):
     eps: float
 
 
-def proxnewton(obj, x0, *, tol, max_iter, verbose=0):
+def proxnewton(obj, x0, *, tol, max_iter, verbose=0, target=None):
     """Proximal Newton (Lee, Sun & Saunders, "Proximal Newton-type methods for
     minimizing composite functions", SIAM J. Optim., 2014): each iteration
     minimises ``g^T (z - x) + (z - x)^T H (z - x) / 2 + P(z)``, ``H`` the exact
@@ -143,7 +155,15 @@ def proxnewton(obj, x0, *, tol, max_iter, verbose=0):
     quadratic convergence; never below ``tol / 10``), then backtracks
     from ``z`` towards ``x`` on the objective. Once the support is identified
     this is Newton's method on it: convergence is fast and tight, at one pass
-    per Hessian-vector product of the inner solve."""
+    per Hessian-vector product of the inner solve.
+
+    It stops on the gradient part of the stopping rule only and reports no
+    suboptimality estimate: ``target`` is accepted and ignored. The decrease
+    that the inner solve predicts, the natural estimate, fell 1e5x below the
+    true suboptimality on a near-separable problem with ``C=1e6``
+    (``tests/test_stopping.py``'s weak_penalty), where the inner L-BFGS stops
+    far from the model's minimiser along the flattest directions."""
+    del target
     monitor = Monitor("proxnewton", tol, verbose)
     x = np.array(x0, dtype=np.float64)
     f, g, hessp = obj.fun_grad_hessp(x)
