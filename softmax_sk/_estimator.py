@@ -22,20 +22,26 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from . import _bounds, _inference, _targets, _xp
+from ._callbacks import CallbackSupportMixin, FitCallbacks
 from ._engine import resolve_threads
 from ._layout import Layout
 from ._loss import SoftmaxLoss
 from ._objective import Objective
 from ._penalty import ElasticNet
 from ._penalty_group import GroupLasso
+from ._progress import ProgressLog
 from ._softmax import _scaled_logits, _scaled_softmax
 from ._solvers import SOLVERS, choose_solver
 from ._sparse_coef import SparseCoefMixin
 
+# The documentation of the released version; docs/conf.py checks that the API pages are there.
+DOC_URL = "https://softmax-sk.readthedocs.io/en/stable/"
 _SPARSE_FORMATS = ["csr", "csc"]
 
 
-class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimator):
+class SoftmaxRegressionClassifier(
+    CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, BaseEstimator
+):
     """Softmax (multinomial logistic) regression.
 
     Minimises scikit-learn's ``LogisticRegression`` objective,
@@ -115,7 +121,11 @@ default='auto'
         or the number of features changed, a warning says so and the fit starts
         from zero.
     verbose : int, default=0
-        Print one line per solver iteration when positive.
+        Progress on stdout: ``1`` prints a header (solver, problem size,
+        ``tol``), iteration lines (objective, gradient, step, elapsed time) at
+        most about ten a second plus the last one, and a closing line
+        (converged or not and why, iterations, data passes, time); ``2`` or
+        more prints every iteration.
     random_state : int, RandomState instance or None, default=None
         Accepted for compatibility with ``LogisticRegression``; every solver
         here is deterministic, so it has no effect.
@@ -155,12 +165,20 @@ default='auto'
         The solver that ran (what ``'auto'`` resolved to).
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when X has string column names.
 
     See Also
     --------
     sklearn.linear_model.LogisticRegression : The model this one reproduces.
+
+    Notes
+    -----
+    With scikit-learn >= 1.9, ``set_callbacks`` takes its callbacks
+    (``sklearn.callback.ProgressBar``, ``ScoringMonitor``, ...) for every
+    solver: ``fit`` is one task with one subtask per solver iteration, and a
+    callback's ``on_fit_task_end`` returning True stops the fit after that
+    iteration (``convergence_["message"]`` says so; no ``ConvergenceWarning``).
 
     Examples
     --------
@@ -225,6 +243,11 @@ default='auto'
         self.n_jobs = n_jobs
         self.label_smoothing = label_smoothing
 
+    # The HTML repr (in Jupyter) links the estimator's name and each parameter to
+    # this page of the documentation, as scikit-learn's estimators link to theirs.
+    _doc_link_module = "softmax_sk"
+    _doc_link_template = DOC_URL + "api/generated/{estimator_module}.{estimator_name}.html"
+
     # -- fitting -----------------------------------------------------------------
     _parameter_constraints = {
         "C": [Interval(Real, 0, None, closed="right")],
@@ -283,15 +306,19 @@ default='auto'
         self : SoftmaxRegressionClassifier
             The fitted estimator.
         """
+        # Opened before the snapshot, so that undoing a failed fit keeps what
+        # scikit-learn tears the callbacks down with.
+        callbacks = FitCallbacks(self, self.max_iter)
         before = self.__dict__.copy()
         try:
-            return self._fit(X, y, sample_weight, y_proba, offset)
+            return self._fit(X, y, sample_weight, y_proba, offset, callbacks)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(before)
             raise
 
-    def _fit(self, X, y, sample_weight, y_proba, offset):
+    def _fit(self, X, y, sample_weight, y_proba, offset, callbacks):
+        user_weight = sample_weight
         xp, device = _xp.input_namespace(X, y, sample_weight)
         if xp is not None and (y_proba is not None or offset is not None or self.label_smoothing):
             raise ValueError(
@@ -352,6 +379,28 @@ default='auto'
         if bounds is not None:  # a warm start from outside the box starts on it
             x0 = np.clip(x0, *bounds)
         entry = SOLVERS[solver]
+        log = ProgressLog(solver, self.verbose) if self.verbose > 0 else None
+        if log is not None:
+            log.begin(
+                n_samples=X.shape[0],
+                n_features=X.shape[1],
+                n_classes=classes.size,
+                n_coefs=layout.size,
+                tol=self.tol,
+                max_iter=self.max_iter,
+            )
+
+        def fitted(x):  # what a callback's fitted_estimator needs at iterate x
+            coef, intercept = layout.unpack(x, loss.dtype)
+            return {"classes_": classes, "coef_": coef, "intercept_": intercept}
+
+        callbacks.begin(X, y, user_weight, solver, x0, fitted)
+
+        def on_iteration(*report):
+            if log is not None:
+                log.iteration(*report)
+            return callbacks.iteration(*report)
+
         options = {"refresh_every": loss.preconditioner_refresh, "target": self._target()}
         with loss.running():
             result = entry.function(
@@ -360,13 +409,16 @@ default='auto'
                 tol=float(self.tol),
                 max_iter=int(self.max_iter),
                 verbose=int(self.verbose),
+                on_iteration=on_iteration,
                 **{name: options[name] for name in entry.options},
             )
+        if log is not None:
+            log.end(result.converged, result.message, n_iter=result.n_iter, n_passes=obj.n_passes)
         n_iter = np.array([result.n_iter], dtype=np.int32)
         coef, intercept, n_iter = _xp.to_device(
             (*layout.unpack(result.x, loss.dtype), n_iter), xp, device
         )
-        if not result.converged:
+        if not (result.converged or callbacks.stopped):
             # (the separation advice reads labels and logits without offsets)
             labels = y_idx if offset is None else None
             self._warn_not_converged(solver, result, X, labels, layout, coef, intercept)
@@ -390,6 +442,7 @@ default='auto'
         self._fitted_with.update(
             y_proba=Y is not None, offset=offset is not None, bounded=bounds is not None
         )
+        callbacks.end()
         return self
 
     def _check_labels(self, X, y, xp=None):

@@ -31,7 +31,7 @@ NEEDS = frozenset(
 )
 
 
-def lbfgs(obj, x0, *, tol, max_iter, verbose=0, refresh_every=None, target=None):
+def lbfgs(obj, x0, *, tol, max_iter, verbose=0, refresh_every=None, target=None, on_iteration=None):
     l1_mask = obj.penalized if obj.has_l1 else None
 
     def direction(x, pg, d, diagonal):
@@ -39,7 +39,7 @@ def lbfgs(obj, x0, *, tol, max_iter, verbose=0, refresh_every=None, target=None)
         return (d if d.any() else -pg / diagonal), project
 
     return quasi_newton(
-        Monitor("owlqn" if obj.has_l1 else "lbfgs", tol, verbose, target),
+        Monitor("owlqn" if obj.has_l1 else "lbfgs", tol, verbose, target, on_iteration),
         np.array(x0, dtype=np.float64),
         direction,
         obj.fun_grad,

@@ -48,7 +48,9 @@ def face(x, pg, lower, upper, l1_mask):
     return lo, hi
 
 
-def lbfgsb(obj, x0, *, tol, max_iter, verbose=0, refresh_every=None, target=None):
+def lbfgsb(
+    obj, x0, *, tol, max_iter, verbose=0, refresh_every=None, target=None, on_iteration=None
+):
     x = np.array(x0, dtype=np.float64)
     if obj.bounds is None:
         lower, upper = np.full_like(x, -np.inf), np.full_like(x, np.inf)
@@ -65,7 +67,7 @@ def lbfgsb(obj, x0, *, tol, max_iter, verbose=0, refresh_every=None, target=None
         return d, lambda x_new: np.clip(x_new, lo, hi)
 
     return quasi_newton(
-        Monitor("lbfgsb", tol, verbose, target),
+        Monitor("lbfgsb", tol, verbose, target, on_iteration),
         np.clip(x, lower, upper),
         direction,
         obj.fun_grad,

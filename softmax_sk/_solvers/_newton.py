@@ -146,8 +146,8 @@ def _conjugate_gradient(hessp, g, rtol, max_iter, diagonal, early=None):
     return d, False, residual
 
 
-def newton_cg(obj, x0, *, tol, max_iter, verbose=0, target=None):
-    monitor = Monitor("newton-cg", tol, verbose, target)
+def newton_cg(obj, x0, *, tol, max_iter, verbose=0, target=None, on_iteration=None):
+    monitor = Monitor("newton-cg", tol, verbose, target, on_iteration)
     l1_mask = obj.penalized if obj.has_l1 else None
     x = np.array(x0, dtype=np.float64)
 
@@ -225,7 +225,7 @@ def newton_cg(obj, x0, *, tol, max_iter, verbose=0, target=None):
         f, g, hessp = obj.fun_grad_hessp(x)
         F = f + obj.l1_value(x)
         pg = obj.min_norm_subgradient(x, g)
-        if monitor.record(n_iter, F, pg, step):
+        if monitor.record(n_iter, x, F, pg, step):
             break
     if decrement is None and monitor.needs_estimate:  # a short solve, for the report only
         decrement = carried

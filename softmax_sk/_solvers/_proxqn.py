@@ -58,8 +58,8 @@ _INNER = 500  # proxqn iterations per proximal Newton step at most
 _HALVINGS_NEWTON = 60
 
 
-def proxqn(obj, x0, *, tol, max_iter, verbose=0, target=None):
-    monitor = Monitor("proxqn", tol, verbose, target)
+def proxqn(obj, x0, *, tol, max_iter, verbose=0, target=None, on_iteration=None):
+    monitor = Monitor("proxqn", tol, verbose, target, on_iteration)
     diagonal = obj.preconditioner()
     gamma = 1.0
     pairs = deque(maxlen=_MEMORY)
@@ -125,7 +125,7 @@ def proxqn(obj, x0, *, tol, max_iter, verbose=0, target=None):
         add_pair(pairs, s, r_new - r)
         x, r = x_new, r_new
         pg = obj.min_norm_subgradient(xb, gb)
-        if monitor.record(n_iter, phi_new, pg, max_norm(s)):
+        if monitor.record(n_iter, xb, phi_new, pg, max_norm(s)):
             break
         phi = phi_new
     if not monitor.needs_estimate:  # the inner solves of proxnewton
@@ -145,7 +145,7 @@ class _Model(NamedTuple):
     eps: float
 
 
-def proxnewton(obj, x0, *, tol, max_iter, verbose=0, target=None):
+def proxnewton(obj, x0, *, tol, max_iter, verbose=0, target=None, on_iteration=None):
     """Proximal Newton (Lee, Sun & Saunders, "Proximal Newton-type methods for
     minimizing composite functions", SIAM J. Optim., 2014): each iteration
     minimises ``g^T (z - x) + (z - x)^T H (z - x) / 2 + P(z)``, ``H`` the exact
@@ -164,7 +164,7 @@ def proxnewton(obj, x0, *, tol, max_iter, verbose=0, target=None):
     (``tests/test_stopping.py``'s weak_penalty), where the inner L-BFGS stops
     far from the model's minimiser along the flattest directions."""
     del target
-    monitor = Monitor("proxnewton", tol, verbose)
+    monitor = Monitor("proxnewton", tol, verbose, on_iteration=on_iteration)
     x = np.array(x0, dtype=np.float64)
     f, g, hessp = obj.fun_grad_hessp(x)
     F = f + obj.l1_value(x)
@@ -213,6 +213,6 @@ def proxnewton(obj, x0, *, tol, max_iter, verbose=0, target=None):
             break
         step = max_norm(accepted - x)
         x, f, g, hessp, F, pg = accepted, f_new, g_new, hessp_new, F_new, pg_new
-        if monitor.record(n_iter, F, pg, step):
+        if monitor.record(n_iter, x, F, pg, step):
             break
     return monitor.result(x, n_iter, pg)
