@@ -186,6 +186,13 @@ def _single_threaded_blas():
                 _on_blas_thread(lambda: limiter.__exit__(None, None, None))
 
 
+def single_threaded_blas():
+    """BLAS limited to one thread while the context is open (reference-counted, as
+    under a threaded fit): for many small products in a row, such as minibatch
+    steps, where BLAS's threads cost more than they give (``_stochastic``)."""
+    return _single_threaded_blas()
+
+
 def _after_fork_in_child():
     """The parent's pool threads and any fit in flight do not exist in the child."""
     global _lock

@@ -21,7 +21,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from . import _bounds, _inference, _targets, _xp
+from . import _bounds, _inference, _stochastic, _stream, _targets, _xp
 from ._callbacks import CallbackSupportMixin, FitCallbacks
 from ._engine import resolve_threads
 from ._layout import Layout
@@ -30,6 +30,7 @@ from ._objective import Objective
 from ._penalty import ElasticNet
 from ._penalty_group import GroupLasso
 from ._progress import ProgressLog
+from ._sampled import SAMPLERS
 from ._softmax import _scaled_logits, _scaled_softmax
 from ._solvers import SOLVERS, choose_solver
 from ._sparse_coef import SparseCoefMixin
@@ -91,8 +92,8 @@ class SoftmaxRegressionClassifier(
         Box constraints on ``intercept_``, as ``coef_bounds`` (a separate
         parameter, as in Spark, since the shapes differ); needs
         ``fit_intercept=True``.
-    solver : {'auto', 'lbfgs', 'newton-cg', 'owlqn', 'lbfgsb', 'proxqn', 'proxnewton'}, \
-default='auto'
+    solver : {'auto', 'lbfgs', 'newton-cg', 'owlqn', 'lbfgsb', 'proxqn', 'proxnewton', \
+'sgd'}, default='auto'
         ``'lbfgs'`` (L-BFGS, L2 or no penalty), ``'newton-cg'`` (truncated
         Newton with Hessian-vector products), ``'owlqn'`` (orthant-wise
         L-BFGS; it and ``'newton-cg'`` handle ``l1_ratio > 0``),
@@ -103,9 +104,11 @@ default='auto'
         200 coefficients and ``'proxqn'`` above; with bounds ``'lbfgsb'``;
         otherwise ``'newton-cg'`` for at most 1000 coefficients and for sparse
         X without an L1 term, else ``'owlqn'`` with an L1 term and ``'lbfgs'``
-        without.
+        without. ``'sgd'``: minibatch proximal SVRG on the same objective
+        (every elementwise penalty; exact zeros under L1; no bounds), the
+        update ``partial_fit`` takes; see ``softmax_sk._stochastic``.
     max_iter : int, default=100
-        Maximum number of solver iterations.
+        Maximum number of solver iterations (epochs for ``'sgd'``).
     tol : float, default=1e-4
         The fit stops when both hold: the max-norm of the (minimum-norm
         sub)gradient of the objective divided by ``C * sum(s)`` is at most
@@ -127,8 +130,9 @@ default='auto'
         (converged or not and why, iterations, data passes, time); ``2`` or
         more prints every iteration.
     random_state : int, RandomState instance or None, default=None
-        Accepted for compatibility with ``LogisticRegression``; every solver
-        here is deterministic, so it has no effect.
+        Seeds ``'sgd'``'s and ``partial_fit``'s row shuffles, class samples
+        and early-stopping split; the batch solvers are deterministic and
+        ignore it.
     n_jobs : int or None, default=None
         Threads that evaluate blocks of rows concurrently during ``fit`` (BLAS
         then runs single-threaded inside each), in joblib's conventions: ``-1``
@@ -144,6 +148,42 @@ default='auto'
         of the one-hot labels (PyTorch's ``CrossEntropyLoss(label_smoothing=eps)``;
         applied to ``y_proba`` rows too). No dense ``n x K`` target is formed
         unless class weights differ between classes.
+    batch_size : int or 'auto', default='auto'
+        Rows per stochastic step (``'sgd'``, ``partial_fit``); ``'auto'``: 256
+        (all rows when fewer). The batch solvers ignore this parameter and the
+        six after it.
+    learning_rate : {'adaptive', 'constant'}, default='adaptive'
+        ``'adaptive'``: ``fit(solver='sgd')`` undoes an epoch that raised the
+        objective and halves the step, and grows the step by 10% after one
+        that lowered it; ``'constant'``: ``eta0`` throughout.
+        ``partial_fit`` scales a call's step by the square root of its share of
+        the weight seen so far.
+    eta0 : float or 'auto', default='auto'
+        Initial step: in units of the Hessian diagonal for the full softmax
+        (``'auto'``: 0.1), AdaGrad's step for the sampled softmax (``'auto'``:
+        1.0).
+    shuffle : bool, default=True
+        Shuffle the rows before each pass.
+    early_stopping : bool, default=False
+        ``fit(solver='sgd')`` holds out ``validation_fraction`` of the rows
+        and stops when their accuracy has not improved by more than ``tol``
+        for ``n_iter_no_change`` epochs.
+    validation_fraction : float, default=0.1
+        The held-out share for ``early_stopping``.
+    n_iter_no_change : int, default=5
+        Epochs without improvement before ``early_stopping`` stops.
+    n_sampled_classes : int or None, default=None
+        Train ``'sgd'`` / ``partial_fit`` with a sampled softmax: each step
+        computes the batch's classes and this many negatives drawn from
+        ``sampler`` instead of every class (``softmax_sk._sampled``). It
+        minimises a biased estimate of the objective (see the README);
+        predictions always use the full softmax. ``None``, or at least
+        ``n_classes - 1``: the full softmax.
+    sampler : {'uniform', 'log_uniform', 'frequency'}, default='uniform'
+        The negatives' distribution: uniform over the classes; Zipf-like in
+        the class index (``log_uniform``, for classes sorted by decreasing
+        frequency); or the class frequencies seen so far.
+
 
     Attributes
     ----------
@@ -162,7 +202,11 @@ default='auto'
         ``suboptimality_estimate`` (the estimated relative suboptimality) and
         ``message`` (why the solver stopped, in words).
     solver_ : str
-        The solver that ran (what ``'auto'`` resolved to).
+        The solver that ran (what ``'auto'`` resolved to; ``'sgd'`` after
+        ``partial_fit``).
+    optimizer_state_ : SGDState or None
+        The stochastic optimizer's state after ``'sgd'`` or ``partial_fit``
+        (None after a batch solver), from which ``partial_fit`` continues.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -226,6 +270,15 @@ default='auto'
         random_state=None,
         n_jobs=None,
         label_smoothing=0.0,
+        batch_size="auto",
+        learning_rate="adaptive",
+        eta0="auto",
+        shuffle=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        n_sampled_classes=None,
+        sampler="uniform",
     ):
         self.C = C
         self.l1_ratio = l1_ratio
@@ -242,6 +295,15 @@ default='auto'
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.label_smoothing = label_smoothing
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.shuffle = shuffle
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.n_sampled_classes = n_sampled_classes
+        self.sampler = sampler
 
     # The HTML repr (in Jupyter) links the estimator's name and each parameter to
     # this page of the documentation, as scikit-learn's estimators link to theirs.
@@ -257,7 +319,7 @@ default='auto'
         "intercept_bounds": [tuple, list, None],
         "fit_intercept": ["boolean"],
         "class_weight": [dict, StrOptions({"balanced"}), None],
-        "solver": [StrOptions({"auto", *SOLVERS})],
+        "solver": [StrOptions({"auto", "sgd", *SOLVERS})],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "warm_start": ["boolean"],
@@ -269,6 +331,15 @@ default='auto'
             Interval(Integral, None, -1, closed="right"),
         ],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"adaptive", "constant"})],
+        "eta0": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
+        "shuffle": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_sampled_classes": [None, Interval(Integral, 1, None, closed="left")],
+        "sampler": [StrOptions(set(SAMPLERS))],
     }
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -309,9 +380,13 @@ default='auto'
         # Opened before the snapshot, so that undoing a failed fit keeps what
         # scikit-learn tears the callbacks down with.
         callbacks = FitCallbacks(self, self.max_iter)
+        return self._restoring(self._fit, X, y, sample_weight, y_proba, offset, callbacks)
+
+    def _restoring(self, method, *args):
+        """``method(*args)``, with ``__dict__`` put back as it was if it raises."""
         before = self.__dict__.copy()
         try:
-            return self._fit(X, y, sample_weight, y_proba, offset, callbacks)
+            return method(*args)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(before)
@@ -352,33 +427,23 @@ default='auto'
 
         layout = Layout(X.shape[1], classes.size, bool(self.fit_intercept))
         heavy = sp.issparse(X) or classes.size > 32
-        if xp is None:
-            loss = SoftmaxLoss(
-                X,
-                targets.y,
-                weights,
-                layout,
-                n_threads=resolve_threads(self.n_jobs, heavy),
-                offset=offset,
-                label_smoothing=targets.smoothing,
-            )
-        else:
-            loss = _xp.device_loss(X, y_idx, weights, layout, xp, device)
+        n_threads = resolve_threads(self.n_jobs, heavy)
+        scales = (sw_scale, cw_scale)
         grouped = self.l1_type == "grouped"
         scaling = (self.C, self.l1_ratio, weights, layout.penalized())
         if grouped:
-            penalty = GroupLasso.from_C(*scaling, layout.k, scales=(sw_scale, cw_scale))
+            penalty = GroupLasso.from_C(*scaling, layout.k, scales=scales)
         else:
-            penalty = ElasticNet.from_C(*scaling, scales=(sw_scale, cw_scale))
-        bounds = _bounds.flat_bounds(self.coef_bounds, self.intercept_bounds, layout, loss.dtype)
+            penalty = ElasticNet.from_C(*scaling, scales=scales)
+        dtype = _xp.numpy_dtype(X, xp)
+        bounds = _bounds.flat_bounds(self.coef_bounds, self.intercept_bounds, layout, dtype)
         solver = self._resolve_solver(
             layout.size, penalty.has_l1, sp.issparse(X), bounds is not None, grouped
         )
-        obj = Objective(loss, penalty, bounds)
         x0 = self._warm_start_coefs(classes, layout)
         if bounds is not None:  # a warm start from outside the box starts on it
             x0 = np.clip(x0, *bounds)
-        entry = SOLVERS[solver]
+        state, n_passes = None, None
         log = ProgressLog(solver, self.verbose) if self.verbose > 0 else None
         if log is not None:
             log.begin(
@@ -391,32 +456,58 @@ default='auto'
             )
 
         def fitted(x):  # what a callback's fitted_estimator needs at iterate x
-            coef, intercept = layout.unpack(x, loss.dtype)
+            coef, intercept = layout.unpack(x, dtype)
             return {"classes_": classes, "coef_": coef, "intercept_": intercept}
 
         callbacks.begin(X, y, user_weight, solver, x0, fitted)
-
-        def on_iteration(*report):
-            if log is not None:
-                log.iteration(*report)
-            return callbacks.iteration(*report)
-
-        options = {"refresh_every": loss.preconditioner_refresh, "target": self._target()}
-        with loss.running():
-            result = entry.function(
-                obj,
-                x0,
-                tol=float(self.tol),
-                max_iter=int(self.max_iter),
-                verbose=int(self.verbose),
-                on_iteration=on_iteration,
-                **{name: options[name] for name in entry.options},
+        if solver == "sgd":
+            if xp is not None:
+                raise ValueError(
+                    "solver='sgd' (and partial_fit) runs on NumPy arrays only; with array "
+                    "API dispatch on, pass X as a NumPy array or use a batch solver."
+                )
+            data = _stochastic.Rows(X, targets.y, weights, offset, targets.smoothing)
+            result, state = _stream.fit_sgd(
+                self, data, layout, penalty, x0, scales=scales, n_threads=n_threads
             )
+        else:
+            if xp is None:
+                loss = SoftmaxLoss(
+                    X,
+                    targets.y,
+                    weights,
+                    layout,
+                    n_threads=n_threads,
+                    offset=offset,
+                    label_smoothing=targets.smoothing,
+                )
+            else:
+                loss = _xp.device_loss(X, y_idx, weights, layout, xp, device)
+            obj = Objective(loss, penalty, bounds)
+            entry = SOLVERS[solver]
+
+            def on_iteration(*report):
+                if log is not None:
+                    log.iteration(*report)
+                return callbacks.iteration(*report)
+
+            options = {"refresh_every": loss.preconditioner_refresh, "target": self._target()}
+            with loss.running():
+                result = entry.function(
+                    obj,
+                    x0,
+                    tol=float(self.tol),
+                    max_iter=int(self.max_iter),
+                    verbose=int(self.verbose),
+                    on_iteration=on_iteration,
+                    **{name: options[name] for name in entry.options},
+                )
+            n_passes = obj.n_passes
         if log is not None:
-            log.end(result.converged, result.message, n_iter=result.n_iter, n_passes=obj.n_passes)
+            log.end(result.converged, result.message, n_iter=result.n_iter, n_passes=n_passes)
         n_iter = np.array([result.n_iter], dtype=np.int32)
         coef, intercept, n_iter = _xp.to_device(
-            (*layout.unpack(result.x, loss.dtype), n_iter), xp, device
+            (*layout.unpack(result.x, dtype), n_iter), xp, device
         )
         if not (result.converged or callbacks.stopped):
             # (the separation advice reads labels and logits without offsets)
@@ -433,16 +524,84 @@ default='auto'
             "message": result.message,
         }
         self.solver_ = solver
-        self._n_passes = obj.n_passes
-        # What inference() must know of the fit, whatever set_params did since.
+        self.optimizer_state_ = state
+        self._n_passes = n_passes
+        self._remember_fit_params(
+            y_proba=Y is not None, offset=offset is not None, bounded=bounds is not None
+        )
+        callbacks.end()
+        return self
+
+    def _remember_fit_params(self, **how):
+        """What inference() must know of the fit, whatever set_params did since."""
         self._fitted_with = {
             name: getattr(self, name)
             for name in ("C", "class_weight", "fit_intercept", "label_smoothing")
         }
-        self._fitted_with.update(
-            y_proba=Y is not None, offset=offset is not None, bounded=bounds is not None
+        self._fitted_with.update(how)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One pass of the stochastic solver (``solver="sgd"``'s update) over a batch.
+
+        Whatever ``solver`` says, ``partial_fit`` takes stochastic steps, and it
+        continues from ``coef_`` when the model is already fitted (by ``fit`` or
+        an earlier call). The optimizer's state (step size, step count, feature
+        moments, weight seen, shuffling generator) is ``optimizer_state_``: a
+        pickled model resumes its stream exactly. ``C`` is read per unit of
+        weight seen so far: after batches of total weight ``W`` (this one
+        included; a second pass over the same rows counts them again) the
+        batch's step targets the objective ``C * sum s_i CE_i + penalty`` of a
+        data set of weight ``W``, so the penalty's share shrinks as the stream
+        grows, as it would in a batch fit on all the data seen.
+        ``class_weight="balanced"`` is computed from each batch. A call that
+        raises leaves the estimator exactly as it was.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A batch of training data.
+        y : array-like of shape (n_samples,)
+            Its labels, all from ``classes``.
+        classes : array-like of shape (n_classes,), default=None
+            Every label the stream can contain; required on the first call (when
+            the model is not fitted), and if given later, must equal ``classes_``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights with a positive sum.
+
+        Returns
+        -------
+        self : SoftmaxRegressionClassifier
+            The updated estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_iris
+        >>> from softmax_sk import SoftmaxRegressionClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> X = (X - X.mean(axis=0)) / X.std(axis=0)
+        >>> clf = SoftmaxRegressionClassifier(random_state=0)
+        >>> for epoch in range(50):  # 50 passes over 3 shuffled chunks
+        ...     for chunk in np.array_split(np.random.default_rng(epoch).permutation(150), 3):
+        ...         clf = clf.partial_fit(X[chunk], y[chunk], classes=[0, 1, 2])
+        >>> round(clf.score(X, y), 3)
+        0.913
+        """
+        return self._restoring(self._partial_fit, X, y, classes, sample_weight)
+
+    def _partial_fit(self, X, y, classes, sample_weight):
+        checks = (_reject_multioutput, _check_sample_weight)
+        classes, (coef, intercept), state = _stream.partial_fit(
+            self, X, y, classes, sample_weight, checks=checks
         )
-        callbacks.end()
+        self.classes_ = classes
+        self.coef_, self.intercept_ = coef, intercept
+        self.optimizer_state_ = state
+        self.n_iter_ = np.array([1], dtype=np.int32)
+        self.solver_ = "sgd"
+        self._n_passes = None
+        self._remember_fit_params(y_proba=False, offset=False)
         return self
 
     def _check_labels(self, X, y, xp=None):
@@ -486,13 +645,14 @@ default='auto'
             (grouped and has_l1, "handles_grouped", "the grouped lasso (l1_type='grouped')"),
             (bounded, "handles_bounds", "coef_bounds or intercept_bounds"),
         ):
-            if needed and not getattr(SOLVERS[self.solver], flag):
+            entry = SOLVERS.get(self.solver)  # None: sgd, which handles neither
+            if needed and not getattr(entry, flag, False):
                 able = [name for name, entry in SOLVERS.items() if getattr(entry, flag)]
                 raise ValueError(
                     f"solver={self.solver!r} does not handle {what}: use solver='auto' "
                     f"or one of {able}."
                 )
-        if has_l1 and not SOLVERS[self.solver].handles_l1:
+        if has_l1 and self.solver != "sgd" and not SOLVERS[self.solver].handles_l1:
             l1_solvers = [name for name, entry in SOLVERS.items() if entry.handles_l1]
             raise ValueError(
                 f"solver={self.solver!r} supports only the L2 penalty (l1_ratio=0) "
@@ -811,8 +971,8 @@ default='auto'
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         # Dense X on its own device (see _xp); label smoothing, like probability targets
-        # and offsets, is fitted on the host only.
-        tags.array_api_support = not self.label_smoothing
+        # and offsets, is fitted on the host only, and so is solver='sgd'.
+        tags.array_api_support = not self.label_smoothing and self.solver != "sgd"
         tags.classifier_tags.multi_label = False
         # Without an intercept every decision boundary passes through the origin,
         # so off-centre data (scikit-learn's blobs) cannot be scored well; nor can

@@ -88,12 +88,14 @@ class ElasticNet:
         return self.l1 * float(np.abs(w[self.penalized]).sum())
 
     def prox(self, w, step):
-        """Proximal operator of ``step * l1 * ||.||_1``: soft thresholding (``step``
-        a scalar or a flat array, one step per entry)."""
+        """Proximal operator of ``step * l1 * ||.||_1``: soft thresholding.
+
+        ``step`` is a number or one step per entry of ``w`` (a preconditioned step).
+        """
         out = w.copy()
         wp = w[self.penalized]
-        threshold = np.broadcast_to(step, w.shape)[self.penalized] * self.l1
-        out[self.penalized] = np.sign(wp) * np.maximum(np.abs(wp) - threshold, 0.0)
+        step = np.broadcast_to(step, w.shape)[self.penalized]
+        out[self.penalized] = np.sign(wp) * np.maximum(np.abs(wp) - step * self.l1, 0.0)
         return out
 
     def min_norm_subgradient(self, w, grad_smooth):

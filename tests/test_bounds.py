@@ -302,3 +302,12 @@ def test_bounds_compose_with_probability_targets_and_offsets():
     np.testing.assert_array_equal(
         _active(clf.coef_, lower, upper, 0.0), _active(W_ref, lower, upper, 1e-6)
     )
+
+
+def test_sgd_refuses_bounds_and_the_grouped_lasso():
+    """The stochastic solver takes elementwise penalties without bounds: it says so
+    rather than fit an unconstrained model."""
+    X, y = make_classification(60, 4, n_informative=3, n_redundant=0, random_state=0)
+    for params in ({"coef_bounds": (0, np.inf)}, {"l1_type": "grouped", "l1_ratio": 1.0}):
+        with pytest.raises(ValueError, match="solver='sgd' does not handle"):
+            SoftmaxRegressionClassifier(solver="sgd", **params).fit(X, y)

@@ -131,6 +131,15 @@ def _calibration(ns):
     assert all(a <= b for a, b in zip(top_k, top_k[1:], strict=False)) and top_k[-1] > 0.99
 
 
+def _streaming(ns):
+    acc = ns["acc"]
+    assert abs(acc["stream"] - acc["batch"]) < 0.01
+    assert abs(acc["fit(solver='sgd')"] - acc["batch"]) < 0.005
+    assert ns["identical"]  # a pickled stream resumes bit for bit
+    assert ns["acc_sampled"] > ns["acc_full"] - 0.01
+    assert ns["t_full"] > 2 * ns["t_sampled"]
+
+
 # notebook stem: (check of its claims, modules it needs, figures it draws at least)
 CLAIMS = {
     "statistics": (_statistics, ("statsmodels", "pandas"), 0),
@@ -140,6 +149,7 @@ CLAIMS = {
     "03_decision_boundaries": (_decision_boundaries, (), 2),
     "04_digits": (_digits, (), 5),
     "05_calibration": (_calibration, (), 5),
+    "streaming": (_streaming, (), 0),
 }
 
 
