@@ -93,8 +93,9 @@ def proxqn(obj, x0, *, tol, max_iter, verbose=0, target=None, on_iteration=None)
     x = np.array(x0, dtype=np.float64)
     phi, xb, r, fb, gb, f, g = envelope(x)
     pg = obj.min_norm_subgradient(xb, gb)
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):
+    n_iter, restarts = 0, 0
+    while n_iter < max_iter:
+        n_iter += 1
         if monitor.gradient_small(pg):
             estimate = decrement(pg) if monitor.needs_estimate else None
             if monitor.converged(pg, fb + obj.l1_value(xb), estimate):
@@ -117,6 +118,8 @@ def proxqn(obj, x0, *, tol, max_iter, verbose=0, target=None, on_iteration=None)
                 break
             tau /= 2
         if gamma != gamma_before:
+            if restarts < _HALVINGS:  # the iteration starts again: not one of n_iter
+                restarts, n_iter = restarts + 1, n_iter - 1
             continue
         if accepted is None:  # the forward-backward step: phi(xb) <= F(xb) < phi(x)
             accepted = xb, (*forward_backward(xb, fb, gb), fb, gb)
