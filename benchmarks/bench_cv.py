@@ -1,6 +1,6 @@
 """Cross-validating C: SoftmaxRegressionCV against LogisticRegressionCV and GridSearchCV.
 
-    python benchmarks/bench_cv.py --scale 0.05 --repeats 3 --max-iter 1000 --out benchmarks/results
+    python benchmarks/bench_cv.py --scale 0.05 --repeats 3 --out benchmarks/results
 
 For each dataset (``bench_fit.make_dataset``) and each ``--tols`` value, three
 contenders choose C from the same grid (``np.logspace(-4, 4, --n-Cs)``) on the
@@ -21,7 +21,12 @@ thing in both libraries, so every contender's per-fold scores are compared
 with a reference: ``SoftmaxRegressionCV`` at tol 1e-10 on the same folds
 ("max |score - ref|"; newton-cg reaches that in seconds where lbfgs needs
 thousands of iterations at C=1e4, and ``tests/test_cv.py`` checks it against
-``LogisticRegressionCV`` at tight tol), with the C each one chose. Writes
+``LogisticRegressionCV`` at tight tol), with the C each one chose. Since a
+looser tol buys speed with scores further from the reference, the contenders
+are also compared at equal scores: for each,
+the loosest of ``--tols`` whose scores are all within ``--score-tol`` of the
+reference, and the time it took there (ratio to ``SoftmaxRegressionCV`` at its
+own such tol). Writes
 ``<out>/cv.json`` and ``cv.md``; ``<out>`` is a fresh
 ``benchmarks/runs/bench_cv-<UTC time>/`` unless ``--out`` names one.
 """
@@ -50,6 +55,7 @@ from softmax_sk import SoftmaxRegressionClassifier, SoftmaxRegressionCV
 
 MAX_ITER = 10_000
 REFERENCE_TOL = 1e-10
+SCORE_TOL = 1e-3  # "equal scores": every per-fold score within this of the reference's
 OURS = "SoftmaxRegressionCV"
 # BLAS threads of every fit (None: the library's default). On a shared, loaded machine
 # two BLAS threads made the same fit 3-15x slower at random, which swamped the contenders'
@@ -57,10 +63,16 @@ OURS = "SoftmaxRegressionCV"
 BLAS_THREADS = [1]
 
 
-def contenders(Cs, folds, tol, n_jobs, max_iter):
-    """name -> an unfitted estimator; fitted, ``scores_of`` reads its (n_folds, n_Cs) scores."""
+def contenders(Cs, folds, tol, n_jobs, max_iter, solvers=()):
+    """name -> an unfitted estimator; fitted, ``scores_of`` reads its (n_folds, n_Cs) scores.
+    ``solvers``: more SoftmaxRegressionCV contenders, with these solvers instead of auto."""
+    ours = {"tol": tol, "max_iter": max_iter, "n_jobs": n_jobs}
     return {
-        OURS: SoftmaxRegressionCV(Cs=Cs, cv=folds, tol=tol, max_iter=max_iter, n_jobs=n_jobs),
+        OURS: SoftmaxRegressionCV(Cs=Cs, cv=folds, **ours),
+        **{
+            f"{OURS} {solver}": SoftmaxRegressionCV(Cs=Cs, cv=folds, solver=solver, **ours)
+            for solver in solvers
+        },
         "LogisticRegressionCV lbfgs": _sklearn_cv(Cs, folds, tol, n_jobs, max_iter),
         "GridSearchCV(SoftmaxRegressionClassifier)": GridSearchCV(
             SoftmaxRegressionClassifier(tol=tol, max_iter=max_iter),
@@ -102,7 +114,7 @@ def fit_timed(model, X, y):
         return time.perf_counter() - start
 
 
-def bench_dataset(name, scale, tols, n_Cs, n_folds, repeats, n_jobs, max_iter):
+def bench_dataset(name, scale, tols, n_Cs, n_folds, repeats, n_jobs, max_iter, solvers=()):
     X, y = make_dataset(name, scale)
     Cs = np.logspace(-4, 4, n_Cs)
     folds = list(StratifiedKFold(n_folds).split(X, y))
@@ -112,10 +124,10 @@ def bench_dataset(name, scale, tols, n_Cs, n_folds, repeats, n_jobs, max_iter):
 
     sweeps = []
     for tol in tols:
-        times = {label: [] for label in contenders(Cs, folds, tol, n_jobs, max_iter)}
+        times = {label: [] for label in contenders(Cs, folds, tol, n_jobs, max_iter, solvers)}
         fitted = {}
         for _ in range(repeats):  # rounds: a burst of load slows every contender alike
-            for label, model in contenders(Cs, folds, tol, n_jobs, max_iter).items():
+            for label, model in contenders(Cs, folds, tol, n_jobs, max_iter, solvers).items():
                 time.sleep(bench_fit.PAUSE_SECONDS)
                 times[label].append(fit_timed(model, X, y))
                 fitted[label] = model
@@ -150,7 +162,7 @@ def markdown(results, meta=None):
     lines = [f"Command: `{meta['command']}`", "", machine_line(meta), ""] if meta else []
     if meta and "load_average" in meta:
         lines += [
-            f"A shared machine, loaded (load average {meta['load_average']:.1f} at the start); "
+            f"Load average {meta['load_average']:.1f} at the start (2 cores, shared machine); "
             f"BLAS threads of every fit: {meta['blas_threads'] or 'default'}.",
             "",
         ]
@@ -173,15 +185,59 @@ def markdown(results, meta=None):
                     f"| {sweep['tol']:g} | {r['contender']} | {r['seconds']:.3f} | {ratio} "
                     f"| {r['C']:.3g} | {r['max_score_diff']:.1e} |"
                 )
-        lines.append("")
+        lines += ["", *equal_scores_table(res, meta), ""]
     return "\n".join(lines)
+
+
+def at_equal_scores(res, score_tol):
+    """contender -> the row of the loosest tol whose scores are within ``score_tol`` of the
+    reference (with its ``tol``), or None where no tol of the sweep got there."""
+    best = {}
+    for sweep in sorted(res["sweeps"], key=lambda sweep: -sweep["tol"]):
+        for r in sweep["rows"]:
+            if r["contender"] not in best or best[r["contender"]] is None:
+                best[r["contender"]] = (
+                    {**r, "tol": sweep["tol"]} if r["max_score_diff"] <= score_tol else None
+                )
+    return best
+
+
+def equal_scores_table(res, meta):
+    score_tol = (meta or {}).get("score_tol", SCORE_TOL)
+    best = at_equal_scores(res, score_tol)
+    ours = best.get(OURS)
+    lines = [
+        f"At equal scores: each contender at the loosest tol whose scores are all within "
+        f"{score_tol:g} of the reference's.",
+        "",
+        "| contender | tol | time [s] (median) | time / SoftmaxRegressionCV |",
+        "| --- | --- | --- | --- |",
+    ]
+    for label, r in best.items():
+        if r is None:
+            lines.append(f"| {label} | none of {sorted({s['tol'] for s in res['sweeps']})} | | |")
+            continue
+        ratio = f"**{r['seconds'] / ours['seconds']:.2f}**" if ours and label != OURS else "1"
+        lines.append(f"| {label} | {r['tol']:g} | {r['seconds']:.3f} | {ratio} |")
+    return lines
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="digits,dense_100k_100")
     parser.add_argument("--scale", type=float, default=0.05, help="fraction of the full n")
-    parser.add_argument("--tols", default="1e-4", help="comma-separated")
+    parser.add_argument("--tols", default="1e-4,1e-6,1e-8", help="comma-separated")
+    parser.add_argument(
+        "--score-tol",
+        type=float,
+        default=SCORE_TOL,
+        help="scores within this of the reference's count as equal",
+    )
+    parser.add_argument(
+        "--our-solvers",
+        default="",
+        help="comma-separated: also SoftmaxRegressionCV with these solvers",
+    )
     parser.add_argument("--n-Cs", type=int, default=10)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
@@ -206,6 +262,7 @@ def main(argv=None):
         max_iter=args.max_iter,
         n_jobs=args.n_jobs,
         blas_threads=BLAS_THREADS[0],
+        score_tol=args.score_tol,
         load_average=os.getloadavg()[0],
     )
     results = []
@@ -220,6 +277,7 @@ def main(argv=None):
                 args.repeats,
                 args.n_jobs,
                 args.max_iter,
+                [solver for solver in args.our_solvers.split(",") if solver],
             )
             results.append(res)
             print(markdown([res]), flush=True)

@@ -193,6 +193,31 @@ def test_bench_cv_runs_and_writes_json_and_markdown(tmp_path, monkeypatch):
     assert [r["contender"] for r in rows][0] == "SoftmaxRegressionCV"
     assert len(rows) == 3 and all(r["seconds"] > 0 and np.isfinite(r["C"]) for r in rows)
     assert (tmp_path / "cv.md").read_text().count("\n| 0.0001 | ") == 3
+    # the reference is SoftmaxRegressionCV at this same tol: equal scores at tol 1e-4
+    assert "\n| SoftmaxRegressionCV | 0.0001 | " in (tmp_path / "cv.md").read_text()
+
+
+def test_bench_cv_compares_each_contender_at_its_loosest_tol_with_equal_scores():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    import bench_cv
+
+    def row(name, seconds, diff):
+        return {"contender": name, "seconds": seconds, "max_score_diff": diff}
+
+    res = {
+        "sweeps": [
+            {"tol": 1e-6, "rows": [row("ours", 2.0, 1e-5), row("other", 9.0, 5e-4)]},
+            {"tol": 1e-4, "rows": [row("ours", 1.0, 2e-4), row("other", 3.0, 0.4)]},
+            {"tol": 1e-8, "rows": [row("ours", 4.0, 1e-7), row("other", 20.0, 1e-6)]},
+        ]
+    }
+    best = bench_cv.at_equal_scores(res, 1e-3)
+    assert (best["ours"]["tol"], best["ours"]["seconds"]) == (1e-4, 1.0)
+    assert (best["other"]["tol"], best["other"]["seconds"]) == (1e-6, 9.0)
+    assert bench_cv.at_equal_scores(res, 1e-7)["other"] is None
 
 
 def test_each_fold_path_is_warm_started():
