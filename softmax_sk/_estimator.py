@@ -7,6 +7,7 @@ result through the layout. It never computes a gradient or reshapes a flat
 coefficient vector itself.
 """
 
+import functools
 import numbers
 import warnings
 from numbers import Integral, Real
@@ -31,6 +32,25 @@ from ._sparse_coef import SparseCoefMixin
 
 _SPARSE_FORMATS = ["csr", "csc"]
 _DTYPES = [np.float64, np.float32]
+
+
+def _is_dask(data):
+    """Whether ``data`` is a dask collection (without importing dask)."""
+    return type(data).__module__.partition(".")[0] == "dask"
+
+
+def _lazy_on_dask(method):
+    """A prediction method that, on dask X, returns a lazy dask array (``_dask.predict``)."""
+
+    @functools.wraps(method)
+    def wrapper(self, X):
+        if _is_dask(X):
+            from . import _dask
+
+            return _dask.predict(self, method.__name__, X)
+        return method(self, X)
+
+    return wrapper
 
 
 class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimator):
@@ -199,6 +219,10 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         """
         before = self.__dict__.copy()
         try:
+            if _is_dask(X):  # dask collections: fitted on the workers that hold them
+                from . import _dask
+
+                return _dask.fit(self, X, y, sample_weight)
             return self._fit(X, y, sample_weight)
         except BaseException:
             self.__dict__.clear()
@@ -213,21 +237,12 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         classes, y_idx = np.unique(y, return_inverse=True)
-        if classes.size < 2:
-            label = classes[0].item() if isinstance(classes[0], np.generic) else classes[0]
-            raise ValueError(
-                "SoftmaxRegressionClassifier needs samples of at least 2 classes, "
-                f"but y contains only one class: {label!r}. A classifier "
-                "needs examples of every class it should tell apart."
-            )
+        _check_classes(classes)
         sample_weight, sw_scale = _unit_max(_check_sample_weight(sample_weight, X.shape[0]))
-        class_weight, cw_scale = _unit_max(self._class_weights(classes, y_idx, sample_weight))
+        totals = np.bincount(y_idx, weights=sample_weight, minlength=classes.size)
+        class_weight, cw_scale = _unit_max(self._class_weights(classes, totals))
         weights = sample_weight * class_weight[y_idx]
-        if not weights.sum() > 0:
-            raise ValueError(
-                "The sample weights times the class weights sum to zero; at "
-                "least one sample needs a positive weight."
-            )
+        _check_weight_total(weights.sum())
 
         layout = Layout(X.shape[1], classes.size, bool(self.fit_intercept))
         heavy = sp.issparse(X) or classes.size > 32
@@ -235,7 +250,21 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         penalty = ElasticNet.from_C(
             self.C, self.l1_ratio, weights, layout.penalized(), scales=(sw_scale, cw_scale)
         )
-        solver = self._resolve_solver(layout.size, penalty.has_l1, sp.issparse(X))
+        return self._solve(
+            loss,
+            penalty,
+            classes,
+            sparse=sp.issparse(X),
+            advice=lambda coef, intercept: self._data_advice(X, y_idx, layout, coef, intercept),
+        )
+
+    def _solve(self, loss, penalty, classes, *, sparse, advice):
+        """Minimise data term + penalty and store the fitted attributes.
+
+        ``advice(coef, intercept)``: what the data suggests when the solver did not
+        converge (a list of phrases)."""
+        layout = loss.layout
+        solver = self._resolve_solver(layout.size, penalty.has_l1, sparse)
         obj = Objective(loss, penalty)
         x0 = self._warm_start_coefs(classes, layout)
         entry = SOLVERS[solver]
@@ -249,9 +278,9 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
                 verbose=int(self.verbose),
                 **{name: options[name] for name in entry.options},
             )
-        coef, intercept = layout.unpack(result.x, X.dtype)
+        coef, intercept = layout.unpack(result.x, loss.dtype)
         if not result.converged:
-            self._warn_not_converged(solver, result, X, y_idx, layout, coef, intercept)
+            self._warn_not_converged(solver, result, loss.dtype, advice(coef, intercept))
 
         self.classes_ = classes
         self.coef_, self.intercept_ = coef, intercept
@@ -276,8 +305,9 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
             )
         return self.solver
 
-    def _class_weights(self, classes, y_idx, sample_weight):
-        """Weight of each class (n_classes,), from ``class_weight``.
+    def _class_weights(self, classes, totals):
+        """Weight of each class (n_classes,), from ``class_weight`` and the total
+        sample weight of each class (``totals``).
 
         As in scikit-learn, dict keys that are not classes of ``y`` (a rare class
         missing from a cross-validation fold) are ignored, and classes without a
@@ -287,7 +317,6 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         if cw is None:
             return np.ones(classes.size)
         if isinstance(cw, str):  # 'balanced'
-            totals = np.bincount(y_idx, weights=sample_weight, minlength=classes.size)
             out = np.zeros(classes.size)  # a class with no weight keeps none
             np.divide(totals.sum(), classes.size * totals, out=out, where=totals > 0)
             return out
@@ -306,26 +335,30 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
             f"{self.coef_.shape[1]} features and this one has {classes.size} and "
             f"{layout.n_features} (or other class labels): starting from zero.",
             UserWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
         return layout.zeros()
 
-    def _warn_not_converged(self, solver, result, X, y_idx, layout, coef, intercept):
+    def _warn_not_converged(self, solver, result, dtype, data_advice):
         advice = []
         if result.n_iter >= self.max_iter:
             advice.append(f"increase max_iter (now {self.max_iter})")
         else:
             advice.append(
                 f"the objective stopped decreasing before tol was reached ({result.message}); "
-                f"tol={self.tol:g} may be tighter than {X.dtype} arithmetic allows, "
+                f"tol={self.tol:g} may be tighter than {dtype} arithmetic allows, "
                 "so use a looser tol"
             )
-        scale = _feature_scale(X)
-        if scale > 100 or (0 < scale < 1e-2):
-            advice.append(
-                f"scale the features (e.g. with StandardScaler): their largest "
-                f"magnitude is {scale:.3g}"
-            )
+        warnings.warn(
+            f"{solver} did not converge: the max-norm of the gradient is "
+            f"{result.grad_norm:.3g} after {result.n_iter} iterations, and tol is "
+            f"{self.tol:g}. To converge: " + "; ".join(advice + data_advice) + ".",
+            ConvergenceWarning,
+            stacklevel=5,
+        )
+
+    def _data_advice(self, X, y_idx, layout, coef, intercept):
+        advice = _scale_advice(_feature_scale(X))
         if np.isinf(self.C):
             z, _ = layout.logits(X, coef, intercept)
             if np.array_equal(z.argmax(axis=1), y_idx):
@@ -333,13 +366,7 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
                     "use a finite C: the training data is separable, so with "
                     "C=np.inf the coefficients grow without bound"
                 )
-        warnings.warn(
-            f"{solver} did not converge: the max-norm of the gradient is "
-            f"{result.grad_norm:.3g} after {result.n_iter} iterations, and tol is "
-            f"{self.tol:g}. To converge: " + "; ".join(advice) + ".",
-            ConvergenceWarning,
-            stacklevel=4,
-        )
+        return advice
 
     # -- prediction --------------------------------------------------------------
     def _logits(self, X):
@@ -350,6 +377,7 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         layout = Layout(self.n_features_in_, self.classes_.size, bool(self.fit_intercept))
         return layout.logits(X, self.coef_, self.intercept_)
 
+    @_lazy_on_dask
     def decision_function(self, X):
         """Logits: shape (n_samples,) for two classes (positive class), else (n_samples, n_classes).
 
@@ -366,6 +394,7 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         z = _scaled_logits(*self._logits(X))
         return z[:, 1] if self.classes_.size == 2 else z
 
+    @_lazy_on_dask
     def predict(self, X):
         """Most probable class of each sample.
 
@@ -382,6 +411,7 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         z, _ = self._logits(X)
         return self.classes_[np.argmax(z, axis=1)]
 
+    @_lazy_on_dask
     def predict_proba(self, X):
         """Class probabilities, the softmax of the logits.
 
@@ -397,6 +427,7 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         """
         return _scaled_softmax(*self._logits(X))
 
+    @_lazy_on_dask
     def predict_log_proba(self, X):
         """Log class probabilities, a log-softmax (finite where ``predict_proba`` underflows).
 
@@ -526,6 +557,33 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         # so off-centre data (scikit-learn's blobs) cannot be scored well.
         tags.classifier_tags.poor_score = not self.fit_intercept
         return tags
+
+
+def _check_classes(classes):
+    if classes.size < 2:
+        label = classes[0].item() if isinstance(classes[0], np.generic) else classes[0]
+        raise ValueError(
+            "SoftmaxRegressionClassifier needs samples of at least 2 classes, "
+            f"but y contains only one class: {label!r}. A classifier "
+            "needs examples of every class it should tell apart."
+        )
+
+
+def _check_weight_total(total):
+    if not total > 0:
+        raise ValueError(
+            "The sample weights times the class weights sum to zero; at "
+            "least one sample needs a positive weight."
+        )
+
+
+def _scale_advice(scale):
+    """Advice for features whose largest magnitude is ``scale`` (a list, maybe empty)."""
+    if scale > 100 or (0 < scale < 1e-2):
+        return [
+            f"scale the features (e.g. with StandardScaler): their largest magnitude is {scale:.3g}"
+        ]
+    return []
 
 
 def _reject_multioutput(y):

@@ -71,31 +71,22 @@ class SoftmaxLoss:
     """
 
     def __init__(self, X, y, sample_weight, layout, *, n_threads=1):
-        self.layout = layout
-        self.dtype = X.dtype
-        k = layout.k
-        rows = max(_MIN_BLOCK_ROWS, _BLOCK_BYTES // (X.dtype.itemsize * max(k, 1)))
-        if sp.issparse(X) and X.nnz:
-            # Each block adds its X_b^T G, a dense n_features x k array, to the
-            # gradient: blocks need at least n_features * k / (nnz per row) rows for
-            # the products to outweigh that.
-            rows = max(rows, -(-X.shape[1] * k * X.shape[0] // X.nnz))
-        n = X.shape[0]
-        csc = sp.issparse(X) and X.format != "csr"
-        parts = 1 if (n <= rows or csc) else max(1, min(int(n_threads), n // _MIN_BLOCK_ROWS))
-        self.engine = make_engine(parts)
         sw = np.asarray(sample_weight, dtype=np.float64)
-        sw = sw / sw.max()  # no sum can overflow
-        s = (sw / sw.sum()).astype(self.dtype)
-        tiny = np.finfo(self.dtype).tiny  # rows weighted below it contribute nothing
-        inv = np.divide(1.0, s, out=np.zeros_like(s), where=s > tiny)
-        labels = (np.asarray(y) - int(layout.reference)).astype(np.intp)
-        n_blocks = 1 if csc else parts * max(1, -(-n // (parts * rows)))
-        bounds = np.linspace(0, n, n_blocks + 1).astype(int)
-        self.blocks = [
-            _blocks.Block(_rows(X, a, b), labels[a:b], s[a:b], inv[a:b])
-            for a, b in zip(bounds[:-1], bounds[1:], strict=True)
-        ]
+        top = sw.max()  # no sum can overflow
+        blocks, parts = cut_blocks(X, y, sw, layout, top, float((sw / top).sum()), n_threads)
+        self._hold(blocks, make_engine(parts), layout, X.dtype)
+
+    @classmethod
+    def on_blocks(cls, blocks, engine, layout, dtype):
+        """The data term of blocks cut elsewhere (``cut_blocks`` on each chunk of a
+        Dask worker, say), evaluated by ``engine``."""
+        self = cls.__new__(cls)
+        self._hold(blocks, engine, layout, dtype)
+        return self
+
+    def _hold(self, blocks, engine, layout, dtype):
+        self.layout, self.dtype = layout, np.dtype(dtype)
+        self.blocks, self.engine = blocks, engine
 
     @property
     def preconditioner_refresh(self):
@@ -152,6 +143,38 @@ class SoftmaxLoss:
         diagonal = np.ones((layout.n_dof, layout.k))
         diagonal[: layout.n_features] = moment[:, None]
         return (K - 1) / K**2 * diagonal.ravel()
+
+
+def cut_blocks(X, y, weights, layout, top, total, n_threads=1):
+    """``(blocks, parts)``: the rows of X cut into ``_blocks.Block`` s, in order, for
+    ``parts`` threads.
+
+    ``weights`` (float64) are the rows' ``s_i``, normalised here to
+    ``weights / top / total`` in X's dtype, with ``top`` the largest weight and
+    ``total`` the sum of ``weights / top`` over *all* rows, which may be more
+    than these (a chunk of a larger data set).
+    """
+    k = layout.k
+    rows = max(_MIN_BLOCK_ROWS, _BLOCK_BYTES // (X.dtype.itemsize * max(k, 1)))
+    if sp.issparse(X) and X.nnz:
+        # Each block adds its X_b^T G, a dense n_features x k array, to the
+        # gradient: blocks need at least n_features * k / (nnz per row) rows for
+        # the products to outweigh that.
+        rows = max(rows, -(-X.shape[1] * k * X.shape[0] // X.nnz))
+    n = X.shape[0]
+    csc = sp.issparse(X) and X.format != "csr"
+    parts = 1 if (n <= rows or csc) else max(1, min(int(n_threads), n // _MIN_BLOCK_ROWS))
+    s = (weights / top / total).astype(X.dtype)
+    tiny = np.finfo(X.dtype).tiny  # rows weighted below it contribute nothing
+    inv = np.divide(1.0, s, out=np.zeros_like(s), where=s > tiny)
+    labels = (np.asarray(y) - int(layout.reference)).astype(np.intp)
+    n_blocks = 1 if csc else parts * max(1, -(-n // (parts * rows)))
+    bounds = np.linspace(0, n, n_blocks + 1).astype(int)
+    blocks = [
+        _blocks.Block(_rows(X, a, b), labels[a:b], s[a:b], inv[a:b])
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
+    return blocks, parts
 
 
 def _rows(X, start, stop):
