@@ -69,6 +69,20 @@ def client():
 def fit(est, X, y, sample_weight):
     """Fit ``est`` on dask ``X`` (and ``y``, ``sample_weight``: dask collections aligned
     with it, or in-memory arrays); see the module docstring."""
+    loss, penalty, classes, scale = problem(est, X, y, sample_weight)
+    return est._solve(
+        loss,
+        penalty,
+        classes,
+        sparse=_is_sparse(X),
+        advice=lambda coef, intercept: _scale_advice(scale),
+    )
+
+
+def problem(est, X, y, sample_weight):
+    """``(loss, penalty, classes, scale)`` of a fit of ``est`` on dask data: the data
+    term on the workers, the scaled penalty, the classes and the features' largest
+    magnitude. Sets ``n_features_in_`` (and ``feature_names_in_``) on ``est``."""
     from ._engine_dask import DaskEngine  # imports distributed, which client() checked
 
     dask_client = client()
@@ -102,13 +116,7 @@ def fit(est, X, y, sample_weight):
         layout.penalized(),
         scales=(sw_scale, cw_scale),
     )
-    return est._solve(
-        loss,
-        penalty,
-        classes,
-        sparse=_is_sparse(X),
-        advice=lambda coef, intercept: _scale_advice(scale),
-    )
+    return loss, penalty, classes, scale
 
 
 def predict(est, method, X):
@@ -142,7 +150,7 @@ def _matrix(X, lengths):
             raise ValueError(
                 f"X is a dask {type(X).__name__}; pass a dask DataFrame (2-D), e.g. X.to_frame()."
             )
-        meta, X = X._meta, X.to_dask_array(lengths=lengths)
+        meta, X = X._meta, X.to_dask_array(lengths=True if lengths else None)
     if not isinstance(X, da.Array):
         raise TypeError(
             f"X is a {type(X).__module__}.{type(X).__name__}; {_NAME} takes a dask.array "

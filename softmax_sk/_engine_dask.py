@@ -6,8 +6,9 @@ a ``distributed.Future`` of one chunk's list of ``_blocks.Block`` s (cut by
 sends the coefficients (inside the chunk tasks when small, else as one task
 whose result the chunk tasks share, so that a worker fetches them once), runs
 the block function over each chunk where it lives (``_engine._run_share``: the
-serial engine's loop), adds the chunks' partial sums in a tree (in order, up to
-``_FAN_IN`` per task) and gathers only the total. With ``keep`` the per-chunk states
+serial engine's loop) and adds the chunks' partial sums in a tree, in order, up
+to ``_FAN_IN`` per task, the root on the client: only a few partial sums travel
+to it, never data. With ``keep`` the per-chunk states
 (Newton-CG's probabilities) stay on the workers as futures for later calls.
 
 Faults: every task here is in the scheduler's graph, down to the user's chunks,
@@ -37,7 +38,8 @@ def _identity(value):
 
 
 def _run_chunk(fn, blocks, kept, args, keep):
-    totals, states = _run_share(fn, blocks, kept, args, keep)
+    """``fn`` over one chunk's blocks; ``kept``: an earlier ``keep`` call's output here."""
+    totals, states = _run_share(fn, blocks, None if kept is None else kept[1], args, keep)
     return (totals, states) if keep else totals
 
 
@@ -45,9 +47,8 @@ def _item(pair, i):
     return pair[i]
 
 
-def _add_all(pick, *parts):
-    """The sum of ``parts`` in order (of each ``part[0]`` with ``pick``)."""
-    parts = [part[0] for part in parts] if pick else parts
+def _add_all(*parts):
+    """The sum of the partial sums ``parts``, in order."""
     return [sum(terms[1:], start=terms[0]) for terms in zip(*parts, strict=True)]
 
 
@@ -70,15 +71,15 @@ class DaskEngine:
             )
             for i, chunk in enumerate(blocks)
         ]
-        states = [submit(_item, out, 1, pure=False) for out in outs] if keep else None
-        pick = keep  # the chunks' outputs are (totals, states) pairs
-        while len(outs) > 1 or pick:  # neighbours first: one worker's chunks tend to be adjacent
+        states = outs if keep else None  # (totals, states) pairs, left on the workers
+        if keep:
+            outs = [submit(_item, out, 0, pure=False) for out in outs]
+        while len(outs) > _FAN_IN:  # neighbours first: one worker's chunks tend to be adjacent
             outs = [
-                submit(_add_all, pick, *outs[i : i + _FAN_IN], pure=False)
+                submit(_add_all, *outs[i : i + _FAN_IN], pure=False)
                 for i in range(0, len(outs), _FAN_IN)
             ]
-            pick = False
-        totals = tuple(_result(outs[0]))
+        totals = tuple(_add_all(*_gather(self.client, outs)))  # the root, here
         return (totals, states) if keep else totals
 
     def running(self):
@@ -86,9 +87,9 @@ class DaskEngine:
         return contextlib.nullcontext()
 
 
-def _result(future):
+def _gather(client, futures):
     try:
-        return future.result()
+        return client.gather(futures)
     except (KilledWorker, CancelledError) as error:
         raise RuntimeError(
             "The Dask cluster lost part of the training data during the fit and could not "
