@@ -205,8 +205,10 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data; float32 data is fitted in float32.
+        X : {array-like, sparse matrix, dask array or dataframe} of shape (n_samples, n_features)
+            Training data; float32 data is fitted in float32. Dask collections
+            (with dask or in-memory ``y`` and ``sample_weight``) are fitted on
+            the workers of the current ``distributed.Client`` (``_dask``).
         y : array-like of shape (n_samples,)
             Class labels (at least two distinct ones).
         sample_weight : array-like of shape (n_samples,), default=None
