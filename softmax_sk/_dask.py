@@ -21,6 +21,7 @@ methods over X's row chunks: nothing is gathered to the client.
 
 import copy
 import numbers
+import warnings
 
 import dask
 import dask.array as da
@@ -95,6 +96,8 @@ def problem(est, X, y, sample_weight):
     if sw is None:
         pieces.append([None] * len(pieces[0]))
     chunks = [c for c, rows in zip(zip(*pieces, strict=True), X.chunks[0], strict=True) if rows > 0]
+    if not chunks:
+        raise ValueError(f"X has no rows (shape {X.shape}); {_NAME} needs samples to fit.")
     stats = dask_client.gather(dask_client.compute([_summary(*chunk) for chunk in chunks]))
     classes, sw_scale, totals, class_max, scale = _merge(stats)
 
@@ -239,7 +242,9 @@ def _merge(stats):
     class totals of ``sample_weight / sw_scale`` (``sw_scale``: the largest weight)
     and the classes' largest weights."""
     classes = np.unique(np.concatenate([labels for labels, *_ in stats]))
-    check_classification_targets(classes)
+    with warnings.catch_warnings():  # its "many classes for few samples" counts these alone
+        warnings.simplefilter("ignore", UserWarning)
+        check_classification_targets(classes)  # refuses continuous labels
     _check_classes(classes)
     sw_scale = max(top for _, top, *_ in stats)
     if not sw_scale > 0:

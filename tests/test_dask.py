@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -186,6 +187,10 @@ def test_bad_dask_input(client):
         est.fit(dX, da.full(600, "a", chunks=200))
     with pytest.raises(TypeError, match="numeric features"):
         est.fit(dX.astype(str), dy)
+    with pytest.raises(ValueError, match="continuous"):
+        est.fit(dX, da.from_array(np.linspace(0, 1, 600), chunks=200))
+    with pytest.raises(ValueError, match="no rows"):
+        est.fit(dX[:0], dy[:0])
     np.testing.assert_array_equal(est.coef_, before)  # a failed refit changes nothing
 
 
@@ -264,3 +269,28 @@ def test_worker_killed_mid_fit(client, monkeypatch):
         assert objective(est, X, y, w) == pytest.approx(objective(ref, X, y, w), rel=1e-10)
     assert killed and len(calls) > 4
     client.wait_for_workers(2, timeout=60)
+
+
+def test_bench_dask_runs_on_the_cluster(client, tmp_path):
+    """benchmarks/bench_dask.py's parts at a tiny size on this cluster (timings not asserted;
+    the projection is checked against its formula)."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    import bench_dask
+
+    args, meta = bench_dask.parse(
+        "--gb 0.0005 --gb-binary 0.0002 --d 10 --k 3 --chunk-mb 0.1 --iters 2 --repeats 1 "
+        "--overhead-chunks 2,4 --overhead-repeats 2".split()
+    )
+    result = bench_dask.run(args, {"LocalCluster, 2 workers": client}, meta)
+    rows = {r["contender"]: r for r in result["fits"]["rows"]}
+    assert rows["LocalCluster, 2 workers"]["max_coef_difference"] < 1e-10
+    assert [r["chunks"] for r in result["overhead"]["rows"]] == [2, 4, 2, 4]
+    p = result["projection"]
+    two = rows["LocalCluster, 2 workers"]["per_iteration_s"] / result["fits"]["gb"]
+    line = result["overhead"]["fit"][min(result["overhead"]["fit"])]
+    for r in p["rows"]:
+        assert r["compute_s"] == pytest.approx(two * 1000 / r["machines"])
+        assert r["total_s"] == pytest.approx(
+            r["compute_s"] + line["fixed_s"] + line["per_chunk_s"] * 1e12 / 128e6
+        )
+    assert "Projection" in bench_dask.markdown(result)
