@@ -13,11 +13,29 @@ class), ``weights`` ``s_i`` (already divided by the total, in X's dtype) and
 ``coef`` (n_features, k) and ``intercept`` (k,) or None, in X's dtype (see
 ``_layout``). Partial gradients have the layout's shape ``(n_dof, k)``.
 
-Per row, with probabilities ``p_i`` (of ``z_i = x_i W + b``) and one-hot
-``e_i``, the loss is ``s_i (logsumexp(z_i) - z_{i, y_i})``, its gradient in the
-logits ``s_i (p_i - e_i)``, and its Hessian in the logits
-``s_i (diag(p_i) - p_i p_i^T)``; the weights' parts are ``X^T`` of those, the
-intercepts' their column sums.
+Per row, with probabilities ``p_i`` (of ``z_i = x_i W + b``) and a target
+distribution ``t_i`` over the classes, the loss is the cross-entropy
+``s_i (logsumexp(z_i) - <t_i, z_i>)``, its gradient in the logits
+``s_i (p_i - t_i)``, and its Hessian in the logits ``s_i (diag(p_i) - p_i p_i^T)``
+(``t_i`` sums to 1, so it does not enter the Hessian); the weights' parts are
+``X^T`` of those, the intercepts' their column sums.
+
+The target of a row is one of three representations, fixed per block:
+
+* the one-hot ``e_{y_i}`` of its label (``labels``; the common case, done by the
+  compiled kernel in one sweep);
+* label smoothing ``(1 - eps) e_{y_i} + eps / K`` (``labels`` and ``smoothing``
+  eps > 0), from the labels without an ``n x K`` target array;
+* any distribution (``targets``: the stored columns of an ``(n, K)`` matrix of
+  probabilities, ``labels`` None).
+
+The last two take the kernel's softmax without its label step and finish the
+target part in numpy. ``offset`` (the stored columns of a per-row offset, or
+None) is added to the block's logits, like the data it is.
+
+The loss is the cross-entropy ``-sum_k t_ik log p_ik``, not the KL divergence
+from ``t_i`` (which subtracts the constant entropy of ``t_i``): for one-hot
+targets both are scikit-learn's log-loss, and the minimiser is the same.
 """
 
 from typing import NamedTuple
@@ -34,9 +52,12 @@ SQUARE_BYTES = 2**18
 
 class Block(NamedTuple):
     X: object
-    labels: np.ndarray
+    labels: np.ndarray | None
     weights: np.ndarray
     inv_weights: np.ndarray
+    targets: np.ndarray | None = None
+    smoothing: float = 0.0
+    offset: np.ndarray | None = None
 
 
 def _pull_back(X, G, intercept):
@@ -52,12 +73,62 @@ def _pull_back(X, G, intercept):
     return out
 
 
+def _logits(block, coef):
+    """The block's stored logits without the intercept (added inside the softmax sweep)."""
+    z = np.asarray(block.X @ coef)
+    if block.offset is not None:
+        z += block.offset
+    return z
+
+
 def _logit_gradient(block, coef, intercept, reference):
-    """``(G, loss)``: ``G = s_i (p_i - e_i)`` (the block's logits, overwritten) and the loss."""
-    G = np.asarray(block.X @ coef)  # the intercept is added inside the softmax sweep
-    ce = _softmax_inplace(G, reference, scale=block.weights, bias=intercept, labels=block.labels)
+    """``(G, loss)``: ``G = s_i (p_i - t_i)`` (the block's logits, overwritten) and the loss."""
+    G = _logits(block, coef)
+    if block.targets is None and not block.smoothing:  # one-hot: all in the kernel's sweep
+        ce = _softmax_inplace(
+            G, reference, scale=block.weights, bias=intercept, labels=block.labels
+        )
+    else:
+        observed = _target_logits(block, G, intercept, reference)
+        ce = _softmax_inplace(G, reference, scale=block.weights, bias=intercept)
+        ce -= observed  # logsumexp(z_i) - <t_i, z_i>
+        _add_targets(G, block, reference, -1.0)
     # summed in float64: a precise objective
     return G, float(np.dot(block.weights.astype(np.float64), ce.astype(np.float64)))
+
+
+def _target_logits(block, z, intercept, reference):
+    """``<t_i, z_i + b>`` per row (the reference class's logit is 0 and drops out)."""
+    if block.targets is not None:
+        out = np.einsum("ij,ij->i", z, block.targets)
+        if intercept is not None:
+            out += block.targets @ intercept
+        return out
+    # smoothing: (1 - eps) z_{i, y_i} + eps / K * sum_k z_ik
+    eps, n_classes = block.smoothing, z.shape[1] + reference
+    rows = np.flatnonzero(block.labels >= 0)
+    observed = np.zeros(z.shape[0], dtype=z.dtype)
+    observed[rows] = z[rows, block.labels[rows]]
+    total = z @ np.ones(z.shape[1], dtype=z.dtype)
+    if intercept is not None:
+        observed[rows] += intercept[block.labels[rows]]
+        total += intercept.sum()
+    observed *= 1.0 - eps
+    observed += (eps / n_classes) * total
+    return observed
+
+
+def _add_targets(G, block, reference, sign):
+    """``G += sign * s_i t_i`` on the stored columns, in place."""
+    s = block.weights
+    if block.targets is not None:
+        G += (sign * s)[:, None] * block.targets
+        return
+    eps = block.smoothing
+    rows = np.flatnonzero(block.labels >= 0)
+    G[rows, block.labels[rows]] += (sign * (1.0 - eps)) * s[rows]
+    if eps:
+        G += (sign * eps / (G.shape[1] + reference)) * s[:, None]
 
 
 def loss(block, coef, intercept, reference):
@@ -76,9 +147,8 @@ def loss_gradient_kept(block, coef, intercept, reference):
     probabilities ``s_i p_i`` that ``hessp`` needs at these coefficients."""
     G, value = _logit_gradient(block, coef, intercept, reference)
     grad = _pull_back(block.X, G, intercept)
-    kept = G  # G + s_i e_i = s_i p_i: add the weights back on the observed entries
-    rows = np.flatnonzero(block.labels >= 0)
-    kept[rows, block.labels[rows]] += block.weights[rows]
+    kept = G  # G + s_i t_i = s_i p_i: add the weighted targets back
+    _add_targets(kept, block, reference, 1.0)
     return (value, grad), kept
 
 
@@ -101,7 +171,7 @@ def hessian_diagonal(block, coef, intercept, reference):
     feature above 1.8e19 squares past float32's range).
     """
     X = block.X
-    h = np.asarray(X @ coef)
+    h = _logits(block, coef)
     _softmax_inplace(h, reference, bias=intercept)
     h *= 1 - h
     h *= block.weights[:, None]  # s_i p_ik (1 - p_ik)

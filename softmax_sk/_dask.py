@@ -67,6 +67,25 @@ def client():
         ) from error
 
 
+def reject_unsupported(est, y_proba, offset, fitting=True):
+    """Refuse what fits and predictions on dask collections do not do yet."""
+    given = [
+        name
+        for name, used in (
+            ("y_proba", y_proba is not None),
+            ("offset", offset is not None),
+            ("label_smoothing", fitting and est.label_smoothing > 0),
+        )
+        if used
+    ]
+    if given:
+        raise ValueError(
+            f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} not supported with "
+            "dask collections yet: pass labels y without them, or use in-memory data "
+            "(X.compute())."
+        )
+
+
 def fit(est, X, y, sample_weight):
     """Fit ``est`` on dask ``X`` (and ``y``, ``sample_weight``: dask collections aligned
     with it, or in-memory arrays); see the module docstring."""

@@ -16,11 +16,12 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from . import _inference
+from . import _inference, _targets
 from ._engine import resolve_threads
 from ._layout import Layout
 from ._loss import SoftmaxLoss
@@ -43,12 +44,13 @@ def _lazy_on_dask(method):
     """A prediction method that, on dask X, returns a lazy dask array (``_dask.predict``)."""
 
     @functools.wraps(method)
-    def wrapper(self, X):
+    def wrapper(self, X, offset=None):
         if _is_dask(X):
             from . import _dask
 
+            _dask.reject_unsupported(self, None, offset, fitting=False)
             return _dask.predict(self, method.__name__, X)
-        return method(self, X)
+        return method(self, X, offset)
 
     return wrapper
 
@@ -81,7 +83,10 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         uses ``sum(sample_weight) / (n_classes * class_total_weight)``. As in
         scikit-learn, classes missing from a dict weigh 1 and keys that are not
         classes of ``y`` (a rare class absent from a cross-validation fold) are
-        ignored.
+        ignored. With probability targets (``y_proba``, label smoothing) each
+        class's share of a sample's loss is weighed: ``sum_k cw_k t_ik CE_ik``,
+        as ``M`` samples of the matching labels would weigh; ``'balanced'``
+        counts each class's total target probability.
     solver : {'auto', 'lbfgs', 'newton-cg', 'owlqn'}, default='auto'
         ``'lbfgs'`` (L-BFGS, L2 or no penalty), ``'newton-cg'`` (truncated
         Newton with Hessian-vector products), ``'owlqn'`` (orthant-wise
@@ -113,6 +118,11 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         (affinity, cgroup quotas, ``OMP_NUM_THREADS``). Data that fits in one
         block (256 KiB of logits) always uses one thread. Results do not depend
         on it beyond rounding.
+    label_smoothing : float, default=0.0
+        In [0, 1): fit to the targets ``(1 - eps) * onehot + eps / K`` instead
+        of the one-hot labels (PyTorch's ``CrossEntropyLoss(label_smoothing=eps)``;
+        applied to ``y_proba`` rows too). No dense ``n x K`` target is formed
+        unless class weights differ between classes.
 
     Attributes
     ----------
@@ -148,6 +158,20 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
     array([[0.982, 0.018, 0.   ]])
     >>> round(clf.score(X, y), 3)
     0.973
+
+    Class probabilities as targets (here smoothed labels), and an offset per
+    sample and class added to the logits:
+
+    >>> import numpy as np
+    >>> P = 0.9 * np.eye(3)[y] + 0.1 / 3
+    >>> soft = SoftmaxRegressionClassifier(max_iter=200).fit(X, y_proba=P)
+    >>> soft.classes_
+    array([0, 1, 2])
+    >>> offset = np.zeros((len(X), 3))
+    >>> offset[:, 2] = 1.0  # a prior shift towards class 2
+    >>> shifted = SoftmaxRegressionClassifier(max_iter=200).fit(X, y, offset=offset)
+    >>> shifted.predict(X[:2], offset=offset[:2])
+    array([0, 0])
     """
 
     def __init__(
@@ -164,6 +188,7 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         verbose=0,
         random_state=None,
         n_jobs=None,
+        label_smoothing=0.0,
     ):
         self.C = C
         self.l1_ratio = l1_ratio
@@ -176,6 +201,7 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         self.verbose = verbose
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.label_smoothing = label_smoothing
 
     # -- fitting -----------------------------------------------------------------
     _parameter_constraints = {
@@ -194,11 +220,12 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
             Interval(Integral, 1, None, closed="left"),
             Interval(Integral, None, -1, closed="right"),
         ],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
-        """Fit the model to training data.
+    def fit(self, X, y=None, sample_weight=None, *, y_proba=None, offset=None):
+        """Fit the model to training data: labels ``y`` or class probabilities ``y_proba``.
 
         A fit that raises (bad input, an interrupt) leaves the estimator exactly
         as it was before the call.
@@ -210,9 +237,23 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
             (with dask or in-memory ``y`` and ``sample_weight``) are fitted on
             the workers of the current ``distributed.Client`` (``_dask``).
         y : array-like of shape (n_samples,)
-            Class labels (at least two distinct ones).
+            Class labels (at least two distinct ones). Pass exactly one of
+            ``y`` and ``y_proba``.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights with a positive sum.
+        y_proba : array-like of shape (n_samples, n_classes), default=None
+            Each sample's probability of each class (distillation, aggregated or
+            noisy labels): rows of non-negative values summing to 1 (within
+            1e-6, a little more for float32 rows of many classes). The
+            cross-entropy against each row is minimised; one-hot rows fit as
+            their labels do. ``classes_`` becomes ``arange(n_classes)``,
+            or the column labels of a DataFrame, sorted (as ``classes_``
+            always is; the columns are matched to them).
+        offset : array-like of shape (n_samples,) or (n_samples, n_classes), default=None
+            Added to each sample's logits, not fitted (an exposure, a base model's
+            margins). Shape (n_samples,) with two classes only: added to the logit
+            of ``classes_[1]`` against ``classes_[0]``, as statsmodels' ``Logit``
+            and glum's ``offset``. Pass the same offsets to ``predict*``.
 
         Returns
         -------
@@ -224,47 +265,64 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
             if _is_dask(X):  # dask collections: fitted on the workers that hold them
                 from . import _dask
 
+                _dask.reject_unsupported(self, y_proba, offset)
                 return _dask.fit(self, X, y, sample_weight)
-            return self._fit(X, y, sample_weight)
+            return self._fit(X, y, sample_weight, y_proba, offset)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(before)
             raise
 
-    def _fit(self, X, y, sample_weight):
-        X, y = validate_data(
-            self, X, y, accept_sparse=_SPARSE_FORMATS, dtype=_DTYPES, multi_output=True
-        )
-        _reject_multioutput(y)
-        y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
-        classes, y_idx = np.unique(y, return_inverse=True)
-        _check_classes(classes)
+    def _fit(self, X, y, sample_weight, y_proba, offset):
+        if y_proba is not None:
+            if y is not None:
+                raise ValueError("Pass exactly one of y (labels) and y_proba (probabilities).")
+            X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=_DTYPES)
+            classes, Y = _targets.check_y_proba(y_proba, X.shape[0])
+            y_idx = None
+        else:
+            X, classes, y_idx = self._check_labels(X, y)
+            Y = None
         sample_weight, sw_scale = _unit_max(_check_sample_weight(sample_weight, X.shape[0]))
-        totals = np.bincount(y_idx, weights=sample_weight, minlength=classes.size)
+        eps = float(self.label_smoothing)
+        totals = _targets.class_totals(y_idx, Y, sample_weight, classes.size, eps)
         class_weight, cw_scale = _unit_max(self._class_weights(classes, totals))
-        weights = sample_weight * class_weight[y_idx]
+        targets = _targets.resolve(y_idx, Y, classes.size, sample_weight, class_weight, eps)
+        weights = targets.weights
+        offset = _targets.check_offset(offset, X.shape[0], classes.size, X.dtype)
         _check_weight_total(weights.sum())
 
         layout = Layout(X.shape[1], classes.size, bool(self.fit_intercept))
         heavy = sp.issparse(X) or classes.size > 32
-        loss = SoftmaxLoss(X, y_idx, weights, layout, n_threads=resolve_threads(self.n_jobs, heavy))
+        loss = SoftmaxLoss(
+            X,
+            targets.y,
+            weights,
+            layout,
+            n_threads=resolve_threads(self.n_jobs, heavy),
+            offset=offset,
+            label_smoothing=targets.smoothing,
+        )
         penalty = ElasticNet.from_C(
             self.C, self.l1_ratio, weights, layout.penalized(), scales=(sw_scale, cw_scale)
         )
+        # (the separation advice reads labels and logits without offsets)
+        labels = y_idx if offset is None else None
         return self._solve(
             loss,
             penalty,
             classes,
             sparse=sp.issparse(X),
-            advice=lambda coef, intercept: self._data_advice(X, y_idx, layout, coef, intercept),
+            advice=lambda coef, intercept: self._data_advice(X, labels, layout, coef, intercept),
+            y_proba=Y is not None,
+            offset=offset is not None,
         )
 
-    def _solve(self, loss, penalty, classes, *, sparse, advice):
+    def _solve(self, loss, penalty, classes, *, sparse, advice, y_proba=False, offset=False):
         """Minimise data term + penalty and store the fitted attributes.
 
         ``advice(coef, intercept)``: what the data suggests when the solver did not
-        converge (a list of phrases)."""
+        converge (a list of phrases); ``y_proba``, ``offset``: whether the fit had them."""
         layout = loss.layout
         solver = self._resolve_solver(layout.size, penalty.has_l1, sparse)
         obj = Objective(loss, penalty)
@@ -291,9 +349,23 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         self._n_passes = obj.n_passes
         # What inference() must know of the fit, whatever set_params did since.
         self._fitted_with = {
-            name: getattr(self, name) for name in ("C", "class_weight", "fit_intercept")
+            name: getattr(self, name)
+            for name in ("C", "class_weight", "fit_intercept", "label_smoothing")
         }
+        self._fitted_with.update(y_proba=y_proba, offset=offset)
         return self
+
+    def _check_labels(self, X, y):
+        """``(X, classes, y_idx)``: validated data and the class index of each label."""
+        X, y = validate_data(
+            self, X, y, accept_sparse=_SPARSE_FORMATS, dtype=_DTYPES, multi_output=True
+        )
+        _reject_multioutput(y)
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        classes, y_idx = np.unique(y, return_inverse=True)
+        _check_classes(classes)
+        return X, classes, y_idx
 
     def _resolve_solver(self, n_coefs, has_l1, sparse):
         if self.solver == "auto":
@@ -308,10 +380,10 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         return self.solver
 
     def _class_weights(self, classes, totals):
-        """Weight of each class (n_classes,), from ``class_weight`` and the total
-        sample weight of each class (``totals``).
+        """Weight of each class (n_classes,), from ``class_weight``.
 
-        As in scikit-learn, dict keys that are not classes of ``y`` (a rare class
+        ``totals`` is each class's total sample weight (``'balanced'``). As in
+        scikit-learn, dict keys that are not classes of ``y`` (a rare class
         missing from a cross-validation fold) are ignored, and classes without a
         key weigh 1.
         """
@@ -371,79 +443,115 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         return advice
 
     # -- prediction --------------------------------------------------------------
-    def _logits(self, X):
-        """``(z, row_scale)`` of validated new data (see ``_layout.Layout.logits``)."""
+    def _logits(self, X, offset=None):
+        """``(z, row_scale)`` of validated new data (see ``_layout.Layout.logits``),
+        with ``offset`` added."""
         check_is_fitted(self)
         with np.errstate(over="ignore", invalid="ignore"):  # its finiteness check sums X
             X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=_DTYPES, reset=False)
         layout = Layout(self.n_features_in_, self.classes_.size, bool(self.fit_intercept))
-        return layout.logits(X, self.coef_, self.intercept_)
+        offset = _targets.check_offset(offset, X.shape[0], self.classes_.size, X.dtype)
+        z, row_scale = layout.logits(X, self.coef_, self.intercept_)
+        return _targets.add_offset(z, row_scale, offset), row_scale
 
     @_lazy_on_dask
-    def decision_function(self, X):
+    def decision_function(self, X, offset=None):
         """Logits: shape (n_samples,) for two classes (positive class), else (n_samples, n_classes).
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Samples.
+        offset : array-like of shape (n_samples,) or (n_samples, n_classes), default=None
+            Added to the logits, as in ``fit``.
 
         Returns
         -------
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
-            ``X @ coef_.T + intercept_``.
+            ``X @ coef_.T + intercept_ (+ offset)``.
         """
-        z = _scaled_logits(*self._logits(X))
-        return z[:, 1] if self.classes_.size == 2 else z
+        z = _scaled_logits(*self._logits(X, offset))
+        # two classes: the positive class's logit against the reference's (0 without offset)
+        return z[:, 1] - z[:, 0] if self.classes_.size == 2 else z
 
     @_lazy_on_dask
-    def predict(self, X):
+    def predict(self, X, offset=None):
         """Most probable class of each sample.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Samples.
+        offset : array-like of shape (n_samples,) or (n_samples, n_classes), default=None
+            Added to the logits, as in ``fit``.
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
-        z, _ = self._logits(X)
+        z, _ = self._logits(X, offset)
         return self.classes_[np.argmax(z, axis=1)]
 
     @_lazy_on_dask
-    def predict_proba(self, X):
+    def predict_proba(self, X, offset=None):
         """Class probabilities, the softmax of the logits.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Samples.
+        offset : array-like of shape (n_samples,) or (n_samples, n_classes), default=None
+            Added to the logits, as in ``fit``.
 
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
             Finite, rows summing to 1, columns in the order of ``classes_``.
         """
-        return _scaled_softmax(*self._logits(X))
+        return _scaled_softmax(*self._logits(X, offset))
 
     @_lazy_on_dask
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X, offset=None):
         """Log class probabilities, a log-softmax (finite where ``predict_proba`` underflows).
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Samples.
+        offset : array-like of shape (n_samples,) or (n_samples, n_classes), default=None
+            Added to the logits, as in ``fit``.
 
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
             Columns in the order of ``classes_``.
         """
-        return _scaled_softmax(*self._logits(X), log=True)
+        return _scaled_softmax(*self._logits(X, offset), log=True)
+
+    def score(self, X, y, sample_weight=None, *, offset=None):
+        """Mean accuracy of ``predict(X, offset)`` against ``y``.
+
+        Takes ``offset`` so that a search routes the test folds' offsets here
+        (``set_score_request(offset=True)``) rather than scoring without them.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
+        y : array-like of shape (n_samples,)
+            True labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+        offset : array-like of shape (n_samples,) or (n_samples, n_classes), default=None
+            Added to the logits, as in ``fit``.
+
+        Returns
+        -------
+        score : float
+            Weighted fraction of correctly classified samples.
+        """
+        return accuracy_score(y, self.predict(X, offset=offset), sample_weight=sample_weight)
 
     # -- inference ---------------------------------------------------------------
     def inference(
@@ -456,7 +564,9 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         ``mlogit`` do: each non-base class's coefficients minus those of
         ``base_class``; with two classes, exactly binary logistic regression.
         Needs ``C=np.inf`` and no ``class_weight``: a penalty biases the
-        estimates, and the usual standard errors do not apply to them. The
+        estimates, and the usual standard errors do not apply to them. Fits to
+        probability targets, with offsets or with label smoothing are refused:
+        the likelihood here is that of one observed label per row. The
         fitted coefficients are polished by Newton steps with the exact Hessian
         to the maximum of the likelihood (``results.refinement`` says how far
         they moved); a fit more than half a standard error away is refused with
@@ -518,6 +628,7 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         ValueError: The classes are (quasi-)completely separated: ...
         """
         check_is_fitted(self)
+        _targets.refuse_for_inference(getattr(self, "_fitted_with", {}))
         X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=_DTYPES, reset=False)
         y = column_or_1d(y)
         if y.shape[0] != X.shape[0]:

@@ -3,7 +3,11 @@
 The data term is the weighted *mean* cross-entropy
 
     L(w) = sum_i s_i * (logsumexp(z_i) - z_{i, y_i}) / sum_i s_i,
-    z_i  = x_i @ W + b,
+    z_i  = x_i @ W + b (+ o_i, a per-sample offset, where given),
+
+or, with a target distribution ``t_i`` per sample (probability targets, label
+smoothing), ``logsumexp(z_i) - <t_i, z_i>`` in place of the bracket: the same
+cross-entropy, equal to it for one-hot targets.
 
 i.e. the scikit-learn objective ``C * sum_i s_i CE_i + penalty`` divided by
 ``C * sum(s)``: the same minimiser, better conditioned and independent of the
@@ -59,8 +63,10 @@ class SoftmaxLoss:
     ----------
     X : ndarray or scipy.sparse CSR/CSC matrix of shape (n_samples, n_features)
         float32 or float64; used as it is (no copy, no upcast).
-    y : ndarray of int of shape (n_samples,)
-        Class index in ``0 .. n_classes - 1`` of each sample.
+    y : ndarray of int of shape (n_samples,), or of float of shape (n_samples, n_classes)
+        Class index in ``0 .. n_classes - 1`` of each sample, or each sample's
+        target distribution over the classes (rows of non-negative values
+        summing to 1; validated by the caller).
     sample_weight : ndarray of shape (n_samples,)
         Finite non-negative weights with a positive maximum; normalised here.
     layout : _layout.Layout
@@ -68,25 +74,35 @@ class SoftmaxLoss:
     n_threads : int, default=1
         Threads that may evaluate blocks concurrently; fewer when the data
         spans fewer blocks.
+    offset : ndarray of shape (n_samples, n_classes), default=None
+        Added to each sample's logits (finite; validated by the caller).
+    label_smoothing : float, default=0.0
+        With class indices ``y``: the target is ``(1 - eps) * onehot + eps / K``.
     """
 
-    def __init__(self, X, y, sample_weight, layout, *, n_threads=1):
+    def __init__(
+        self, X, y, sample_weight, layout, *, n_threads=1, offset=None, label_smoothing=0.0
+    ):
         sw = np.asarray(sample_weight, dtype=np.float64)
         top = sw.max()  # no sum can overflow
-        blocks, parts = cut_blocks(X, y, sw, layout, top, float((sw / top).sum()), n_threads)
-        self._hold(blocks, make_engine(parts), layout, X.dtype)
+        total = float((sw / top).sum())
+        blocks, parts = cut_blocks(
+            X, y, sw, layout, top, total, n_threads, offset=offset, label_smoothing=label_smoothing
+        )
+        self._hold(blocks, make_engine(parts), layout, X.dtype, offset is not None)
 
     @classmethod
-    def on_blocks(cls, blocks, engine, layout, dtype):
+    def on_blocks(cls, blocks, engine, layout, dtype, has_offset=False):
         """The data term of blocks cut elsewhere (``cut_blocks`` on each chunk of a
         Dask worker, say), evaluated by ``engine``."""
         self = cls.__new__(cls)
-        self._hold(blocks, engine, layout, dtype)
+        self._hold(blocks, engine, layout, dtype, has_offset)
         return self
 
-    def _hold(self, blocks, engine, layout, dtype):
+    def _hold(self, blocks, engine, layout, dtype, has_offset):
         self.layout, self.dtype = layout, np.dtype(dtype)
         self.blocks, self.engine = blocks, engine
+        self.has_offset = has_offset
 
     @property
     def preconditioner_refresh(self):
@@ -133,9 +149,12 @@ class SoftmaxLoss:
 
         At ``w = 0`` every class has probability ``1/K``, which leaves
         ``(K - 1)/K**2 * sum_i s_i x_ij**2`` (and ``(K - 1)/K**2`` for the
-        intercepts): one pass over X without products.
+        intercepts): one pass over X without products. Not with an offset: the
+        probabilities at 0 are then the softmax of the offsets.
         """
-        if w is not None and np.any(w):
+        if self.has_offset and w is None:
+            w = self.layout.zeros()
+        if w is not None and (np.any(w) or self.has_offset):
             (d,) = self.engine.reduce(_blocks.hessian_diagonal, self.blocks, *self._coefficients(w))
             return d.ravel()
         (moment,) = self.engine.reduce(_blocks.second_moment, self.blocks)
@@ -145,14 +164,15 @@ class SoftmaxLoss:
         return (K - 1) / K**2 * diagonal.ravel()
 
 
-def cut_blocks(X, y, weights, layout, top, total, n_threads=1):
+def cut_blocks(X, y, weights, layout, top, total, n_threads=1, *, offset=None, label_smoothing=0.0):
     """``(blocks, parts)``: the rows of X cut into ``_blocks.Block`` s, in order, for
     ``parts`` threads.
 
     ``weights`` (float64) are the rows' ``s_i``, normalised here to
     ``weights / top / total`` in X's dtype, with ``top`` the largest weight and
     ``total`` the sum of ``weights / top`` over *all* rows, which may be more
-    than these (a chunk of a larger data set).
+    than these (a chunk of a larger data set). ``y``, ``offset`` and
+    ``label_smoothing`` as for ``SoftmaxLoss``.
     """
     k = layout.k
     rows = max(_MIN_BLOCK_ROWS, _BLOCK_BYTES // (X.dtype.itemsize * max(k, 1)))
@@ -167,11 +187,31 @@ def cut_blocks(X, y, weights, layout, top, total, n_threads=1):
     s = (weights / top / total).astype(X.dtype)
     tiny = np.finfo(X.dtype).tiny  # rows weighted below it contribute nothing
     inv = np.divide(1.0, s, out=np.zeros_like(s), where=s > tiny)
-    labels = (np.asarray(y) - int(layout.reference)).astype(np.intp)
+    y = np.asarray(y)
+    ref = int(layout.reference)
+    if y.ndim == 2:  # target distributions: the stored columns, in X's dtype
+        labels, targets = None, np.ascontiguousarray(y[:, ref:], dtype=X.dtype)
+    else:
+        labels, targets = (y - ref).astype(np.intp), None
+    # An offset moves the logits; with a reference class, only its difference to the
+    # reference's does (the cross-entropy does not change when a row's logits all move).
+    if offset is not None:
+        offset = np.asarray(offset, dtype=np.float64)
+        if ref:
+            offset = offset[:, 1:] - offset[:, :1]
+        offset = np.ascontiguousarray(offset, dtype=X.dtype)
     n_blocks = 1 if csc else parts * max(1, -(-n // (parts * rows)))
     bounds = np.linspace(0, n, n_blocks + 1).astype(int)
     blocks = [
-        _blocks.Block(_rows(X, a, b), labels[a:b], s[a:b], inv[a:b])
+        _blocks.Block(
+            _rows(X, a, b),
+            None if labels is None else labels[a:b],
+            s[a:b],
+            inv[a:b],
+            None if targets is None else targets[a:b],
+            float(label_smoothing),
+            None if offset is None else offset[a:b],
+        )
         for a, b in zip(bounds[:-1], bounds[1:], strict=True)
     ]
     return blocks, parts

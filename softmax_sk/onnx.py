@@ -24,6 +24,10 @@ the fitted logistic model. The graph keeps the input's precision: float32 input
 gives float32 coefficients and probabilities, float64 (double) input float64.
 Unlike ``predict_proba``, it does not rescale logits that overflow (features
 near the largest float): those rows get NaN probabilities.
+A model fitted with an ``offset`` exports its coefficients only: the graph
+has no offset input, so it computes ``predict*(X)`` without one (offset 0), and
+offsets at prediction time cannot be expressed. Fits to ``y_proba`` or with
+``label_smoothing`` export as any other (they are the same linear model).
 
 Needs the ``onnx`` extra: ``pip install softmax-sk[onnx]`` (skl2onnx and
 onnxruntime).

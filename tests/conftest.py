@@ -1,3 +1,4 @@
+import json
 import os
 
 import numpy as np
@@ -19,6 +20,38 @@ def make_problem(n_classes, n_samples=400, n_features=8, seed=0, n_redundant=1):
         random_state=seed,
     )
     return X, y
+
+
+def assert_hessp_matches_differences(loss, w, directions=3):
+    """``gradient_hessp`` at ``w``: its value and gradient are ``loss_gradient``'s, and its
+    Hessian-vector products central differences of the gradient along random directions."""
+    f, g, hessp = loss.gradient_hessp(w)
+    f2, g2 = loss.loss_gradient(w)
+    assert f == pytest.approx(f2, rel=1e-14)
+    np.testing.assert_allclose(g, g2, rtol=1e-13, atol=1e-15)
+    rng = np.random.default_rng(1)
+    eps = 1e-5
+    for _ in range(directions):
+        v = rng.normal(size=w.size)
+        fd = (loss.loss_gradient(w + eps * v)[1] - loss.loss_gradient(w - eps * v)[1]) / (2 * eps)
+        np.testing.assert_allclose(hessp(v), fd, rtol=1e-6, atol=1e-9)
+
+
+def run_notebook(path):
+    """Run a notebook's code cells in order in one namespace and return it; the notebook
+    must be committed without outputs."""
+    nb = json.loads(path.read_text())
+    assert nb["nbformat"] == 4
+    cells = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert cells and all(not c["outputs"] and c["execution_count"] is None for c in cells)
+    namespace = {}
+    for i, cell in enumerate(cells):
+        source = "".join(cell["source"])
+        try:
+            exec(compile(source, f"{path.name} cell {i}", "exec"), namespace)
+        except Exception as error:
+            raise AssertionError(f"code cell {i} failed:\n{source}") from error
+    return namespace
 
 
 @pytest.fixture

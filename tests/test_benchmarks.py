@@ -185,3 +185,15 @@ def test_bench_inference_runs(tmp_path):
     data = json.loads((tmp_path / "inference.json").read_text())
     assert data["meta"]["statsmodels"] and len(data["results"]) == 1
     assert (tmp_path / "inference.md").read_text().count("\n|") == 3  # header, rule, 1 row
+
+
+def test_bench_targets_times_every_contender_against_a_baseline_checkout(tmp_path):
+    import bench_targets
+
+    rows = bench_targets.main(
+        ["--n", "300", "--rounds", "1", "--baseline", str(ROOT), "--out", str(tmp_path)]
+    )
+    names = {"labels", "label_smoothing", "y_proba", "offset", "labels, baseline"}
+    assert len(rows) == 4 and all(set(r["median_s"]) == names for r in rows)
+    assert all(r["ratio_to_labels"]["labels"]["loss_gradient"] == 1.0 for r in rows)
+    assert (tmp_path / "targets.md").read_text().count("\n|") == 2 + 4 * len(names)

@@ -191,6 +191,10 @@ def test_bad_dask_input(client):
         est.fit(dX, da.from_array(np.linspace(0, 1, 600), chunks=200))
     with pytest.raises(ValueError, match="no rows"):
         est.fit(dX[:0], dy[:0])
+    with pytest.raises(ValueError, match="label_smoothing is not supported"):
+        SoftmaxRegressionClassifier(label_smoothing=0.1).fit(dX, dy)
+    with pytest.raises(ValueError, match="offset is not supported"):
+        est.predict_proba(dX, offset=np.zeros((600, 3)))
     np.testing.assert_array_equal(est.coef_, before)  # a failed refit changes nothing
 
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from conftest import assert_hessp_matches_differences
 from scipy.special import logsumexp as scipy_logsumexp
 
 from softmax_sk import _blocks
@@ -89,16 +90,7 @@ def test_hessian_diagonal_against_central_differences(case, at_zero, monkeypatch
 @pytest.mark.parametrize("case", CASES)
 def test_hessp_against_central_differences_of_gradient(case):
     loss, w, *_ = _problem(*case)
-    f, g, hessp = loss.gradient_hessp(w)
-    f2, g2 = loss.loss_gradient(w)
-    assert f == pytest.approx(f2, rel=1e-14)
-    np.testing.assert_allclose(g, g2, rtol=1e-13, atol=1e-15)
-    rng = np.random.default_rng(1)
-    eps = 1e-5
-    for _ in range(3):
-        v = rng.normal(size=w.size)
-        fd = (loss.loss_gradient(w + eps * v)[1] - loss.loss_gradient(w - eps * v)[1]) / (2 * eps)
-        np.testing.assert_allclose(hessp(v), fd, rtol=1e-6, atol=1e-9)
+    assert_hessp_matches_differences(loss, w)
 
 
 def test_blocks_do_not_change_the_result(monkeypatch):

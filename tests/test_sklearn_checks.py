@@ -17,6 +17,14 @@ CONFIGURATIONS = [
     SoftmaxRegressionClassifier(solver="owlqn"),
     SoftmaxRegressionClassifier(l1_ratio=0.5),
     SoftmaxRegressionClassifier(l1_ratio=1.0),
+    # Label smoothing. newton-cg at the default tol stops weighted and repeated rows (the same
+    # objective to 1e-16) up to 3e-8 apart in decision_function, past the sample-weight check's
+    # rtol=1e-7: a tight tol for it; lbfgs at the default tol agrees to 1e-14.
+    SoftmaxRegressionClassifier(label_smoothing=0.1, solver="lbfgs"),
+    # with unequal class weights: dense smoothed targets
+    SoftmaxRegressionClassifier(
+        label_smoothing=0.2, class_weight="balanced", solver="newton-cg", tol=1e-8, max_iter=500
+    ),
 ]
 
 
