@@ -352,6 +352,17 @@ def machine_line(meta):
     )
 
 
+def shared_machine_header(meta):
+    """The first lines of a results file: its command and the machine, said to be shared."""
+    return [
+        f"Command: `{meta['command']}`",
+        "",
+        machine_line(meta) + ". The machine was shared with other jobs and loaded: times are "
+        "indicative only.",
+        "",
+    ]
+
+
 def _yes_no(value):
     """A bool as yes/no; a merged results file says in words which rows had it."""
     return value if isinstance(value, str) else ("yes" if value else "no")

@@ -1,5 +1,6 @@
 """softmax-sk: fast, exact softmax (multinomial logistic) regression for scikit-learn."""
 
+from ._cv import SoftmaxRegressionCV
 from ._estimator import SoftmaxRegressionClassifier
 from ._inference import InferenceResults, MarginalEffects
 from ._persistence import TRUSTED_TYPES
@@ -10,6 +11,7 @@ __version__ = "0.2.0"
 
 __all__ = [
     "SoftmaxRegressionClassifier",
+    "SoftmaxRegressionCV",
     "InferenceResults",
     "MarginalEffects",
     "log_softmax",

@@ -200,3 +200,36 @@ def _squares_times(X, h):
     for a in range(0, X.shape[0], step):
         out += np.square(X[a : a + step], dtype=np.float64).T @ h[a : a + step]
     return out
+
+
+def sampled_loss_gradient(block, coef, intercept, log_expected, negatives):
+    """``(loss, gradient)`` of the sampled softmax over a few candidate classes.
+
+    The candidates are the columns of ``coef`` (n_features, c) and ``intercept``
+    (c,) or None; ``block.labels`` holds each row's own candidate (its class's
+    column), ``negatives`` (c,) marks the sampled candidates and
+    ``log_expected`` (c,) each candidate's log expected count in the sample.
+    Row ``i``'s softmax runs over its own class and the sampled negatives,
+    every logit less its ``log_expected`` (candidate-sampling's correction);
+    the other rows' classes and a sample of row ``i``'s own class (an
+    accidental hit) are not its negatives. The gradient has shape ``(n_dof, c)``.
+    """
+    n = block.X.shape[0]
+    rows = np.arange(n)
+    z = np.asarray(block.X @ coef, dtype=coef.dtype)
+    if intercept is not None:
+        z += intercept
+    z -= log_expected.astype(z.dtype)
+    mine = np.zeros(z.shape, dtype=bool)
+    mine[rows, block.labels] = True
+    z[~(mine | negatives)] = -np.inf
+    shifted = z - z[rows, block.labels][:, None]  # finite: a row's own logit is
+    top = shifted.max(axis=1, keepdims=True)
+    G = np.exp(shifted - top)
+    total = G.sum(axis=1, keepdims=True)
+    ce = (np.log(total) + top)[:, 0]  # logsumexp minus the own logit
+    G /= total
+    G[rows, block.labels] -= 1
+    G *= block.weights[:, None]
+    value = float(np.dot(block.weights.astype(np.float64), ce.astype(np.float64)))
+    return value, _pull_back(block.X, G, intercept)

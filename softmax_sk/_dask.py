@@ -69,6 +69,12 @@ def client():
 
 def reject_unsupported(est, y_proba, offset, fitting=True):
     """Refuse what fits and predictions on dask collections do not do yet."""
+    if fitting and est.solver == "sgd":
+        raise ValueError(
+            "solver='sgd' runs on in-memory data only, not on dask collections: use a batch "
+            "solver ('auto', 'lbfgs', 'owlqn' or 'newton-cg') on the cluster, or stream the "
+            "computed chunks through partial_fit."
+        )
     given = [
         name
         for name, used in (
@@ -86,23 +92,40 @@ def reject_unsupported(est, y_proba, offset, fitting=True):
         )
 
 
-def fit(est, X, y, sample_weight):
+def fit(est, X, y, sample_weight, callbacks=None):
     """Fit ``est`` on dask ``X`` (and ``y``, ``sample_weight``: dask collections aligned
-    with it, or in-memory arrays); see the module docstring."""
-    loss, penalty, classes, scale = problem(est, X, y, sample_weight)
+    with it, or in-memory arrays); see the module docstring.
+
+    scikit-learn's callbacks (``set_callbacks``) are not run on dask data: they would
+    score and reconstruct the model on the collections at every iteration. A fit with
+    callbacks set says so (``UserWarning``); the progress log (``verbose``) works."""
+    if callbacks is not None and callbacks.active:
+        warnings.warn(
+            "The callbacks set with set_callbacks are not run when fitting on dask "
+            "collections; verbose=1 logs the fit's progress.",
+            UserWarning,
+            stacklevel=5,
+        )
+    loss, penalty, classes, scale, X = problem(est, X, y, sample_weight)
+    solver = est._resolve_solver(loss.layout.size, penalty.has_l1, _is_sparse(X))
     return est._solve(
+        solver,
         loss,
         penalty,
         classes,
-        sparse=_is_sparse(X),
+        layout=loss.layout,
+        dtype=loss.dtype,
         advice=lambda coef, intercept: _scale_advice(scale),
+        callbacks=None,
+        data=(X, None, None),
     )
 
 
 def problem(est, X, y, sample_weight):
-    """``(loss, penalty, classes, scale)`` of a fit of ``est`` on dask data: the data
-    term on the workers, the scaled penalty, the classes and the features' largest
-    magnitude. Sets ``n_features_in_`` (and ``feature_names_in_``) on ``est``."""
+    """``(loss, penalty, classes, scale, X)`` of a fit of ``est`` on dask data: the data
+    term on the workers, the scaled penalty, the classes, the features' largest
+    magnitude and X as a validated dask array. Sets ``n_features_in_`` (and
+    ``feature_names_in_``) on ``est``."""
     from ._engine_dask import DaskEngine  # imports distributed, which client() checked
 
     dask_client = client()
@@ -138,7 +161,7 @@ def problem(est, X, y, sample_weight):
         layout.penalized(),
         scales=(sw_scale, cw_scale),
     )
-    return loss, penalty, classes, scale
+    return loss, penalty, classes, scale, X
 
 
 def predict(est, method, X):

@@ -63,14 +63,14 @@ def _add(acc, partials):
     return acc
 
 
-def _run_share(fn, blocks, kept, args, keep):
+def _run_share(fn, blocks, kept, args, keep, add=_add):
     acc, new_kept = None, []
     for i, block in enumerate(blocks):
         out = fn(block, *args) if kept is None else fn(block, kept[i], *args)
         if keep:
             out, state = out
             new_kept.append(state)
-        acc = _add(acc, out)
+        acc = add(acc, out)
         del out  # one block's arrays alive at a time
     return acc, new_kept
 
@@ -184,6 +184,13 @@ def _single_threaded_blas():
             if _state["blas_users"] == 0:
                 limiter, _state["blas_limiter"] = _state["blas_limiter"], None
                 _on_blas_thread(lambda: limiter.__exit__(None, None, None))
+
+
+def single_threaded_blas():
+    """BLAS limited to one thread while the context is open (reference-counted, as
+    under a threaded fit): for many small products in a row, such as minibatch
+    steps, where BLAS's threads cost more than they give (``_stochastic``)."""
+    return _single_threaded_blas()
 
 
 def _after_fork_in_child():

@@ -17,22 +17,27 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score
+from sklearn.utils._array_api import check_same_namespace, get_namespace
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from . import _inference, _targets
+from . import _inference, _stochastic, _stream, _targets, _xp
+from ._callbacks import CallbackSupportMixin, FitCallbacks
 from ._engine import resolve_threads
 from ._layout import Layout
 from ._loss import SoftmaxLoss
 from ._objective import Objective
 from ._penalty import ElasticNet
+from ._progress import ProgressLog
+from ._sampled import SAMPLERS
 from ._softmax import _scaled_logits, _scaled_softmax
 from ._solvers import SOLVERS, choose_solver
 from ._sparse_coef import SparseCoefMixin
 
+# The documentation of the released version; docs/conf.py checks that the API pages are there.
+DOC_URL = "https://softmax-sk.readthedocs.io/en/stable/"
 _SPARSE_FORMATS = ["csr", "csc"]
-_DTYPES = [np.float64, np.float32]
 
 
 def _is_dask(data):
@@ -55,7 +60,9 @@ def _lazy_on_dask(method):
     return wrapper
 
 
-class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimator):
+class SoftmaxRegressionClassifier(
+    CallbackSupportMixin, SparseCoefMixin, ClassifierMixin, BaseEstimator
+):
     """Softmax (multinomial logistic) regression.
 
     Minimises scikit-learn's ``LogisticRegression`` objective,
@@ -87,27 +94,41 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         class's share of a sample's loss is weighed: ``sum_k cw_k t_ik CE_ik``,
         as ``M`` samples of the matching labels would weigh; ``'balanced'``
         counts each class's total target probability.
-    solver : {'auto', 'lbfgs', 'newton-cg', 'owlqn'}, default='auto'
+    solver : {'auto', 'lbfgs', 'newton-cg', 'owlqn', 'sgd'}, default='auto'
         ``'lbfgs'`` (L-BFGS, L2 or no penalty), ``'newton-cg'`` (truncated
         Newton with Hessian-vector products), ``'owlqn'`` (orthant-wise
         L-BFGS; it and ``'newton-cg'`` handle ``l1_ratio > 0``). ``'auto'``
         picks ``'newton-cg'`` for at most 1000 coefficients and for sparse X
         without an L1 term, else ``'owlqn'`` with an L1 term and ``'lbfgs'``
-        without.
+        without. ``'sgd'``: minibatch proximal SVRG on the same objective
+        (every penalty; exact zeros under L1), the update ``partial_fit``
+        takes; see ``softmax_sk._stochastic``.
     max_iter : int, default=100
-        Maximum number of solver iterations.
+        Maximum number of solver iterations (epochs for ``'sgd'``).
     tol : float, default=1e-4
-        The fit stops when the max-norm of the (minimum-norm sub)gradient of
-        the objective divided by ``C * sum(s)`` is at most ``tol``.
+        The fit stops when both hold: the max-norm of the (minimum-norm
+        sub)gradient of the objective divided by ``C * sum(s)`` is at most
+        ``tol`` (the rule of 0.1), and the solver's estimate of the relative
+        suboptimality ``(F - F*) / F`` is at most ``tol``. The estimate is the
+        decrement ``-g.d / 2`` of the solver's Newton or quasi-Newton direction
+        ``d``, made conservative; a small gradient alone stops early where the
+        curvature is small too (a rare class, hundreds of classes, a weak
+        penalty). Once the mean loss is below ``tol`` (separable data without a
+        penalty) the gradient alone decides.
     warm_start : bool, default=False
         Start from the previous ``coef_`` and ``intercept_``; when the classes
         or the number of features changed, a warning says so and the fit starts
         from zero.
     verbose : int, default=0
-        Print one line per solver iteration when positive.
+        Progress on stdout: ``1`` prints a header (solver, problem size,
+        ``tol``), iteration lines (objective, gradient, step, elapsed time) at
+        most about ten a second plus the last one, and a closing line
+        (converged or not and why, iterations, data passes, time); ``2`` or
+        more prints every iteration.
     random_state : int, RandomState instance or None, default=None
-        Accepted for compatibility with ``LogisticRegression``; every solver
-        here is deterministic, so it has no effect.
+        Seeds ``'sgd'``'s and ``partial_fit``'s row shuffles, class samples
+        and early-stopping split; the batch solvers are deterministic and
+        ignore it.
     n_jobs : int or None, default=None
         Threads that evaluate blocks of rows concurrently during ``fit`` (BLAS
         then runs single-threaded inside each), in joblib's conventions: ``-1``
@@ -123,6 +144,42 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         of the one-hot labels (PyTorch's ``CrossEntropyLoss(label_smoothing=eps)``;
         applied to ``y_proba`` rows too). No dense ``n x K`` target is formed
         unless class weights differ between classes.
+    batch_size : int or 'auto', default='auto'
+        Rows per stochastic step (``'sgd'``, ``partial_fit``); ``'auto'``: 256
+        (all rows when fewer). The batch solvers ignore this parameter and the
+        six after it.
+    learning_rate : {'adaptive', 'constant'}, default='adaptive'
+        ``'adaptive'``: ``fit(solver='sgd')`` undoes an epoch that raised the
+        objective and halves the step, and grows the step by 10% after one
+        that lowered it; ``'constant'``: ``eta0`` throughout.
+        ``partial_fit`` scales a call's step by the square root of its share of
+        the weight seen so far.
+    eta0 : float or 'auto', default='auto'
+        Initial step: in units of the Hessian diagonal for the full softmax
+        (``'auto'``: 0.1), AdaGrad's step for the sampled softmax (``'auto'``:
+        1.0).
+    shuffle : bool, default=True
+        Shuffle the rows before each pass.
+    early_stopping : bool, default=False
+        ``fit(solver='sgd')`` holds out ``validation_fraction`` of the rows
+        and stops when their accuracy has not improved by more than ``tol``
+        for ``n_iter_no_change`` epochs.
+    validation_fraction : float, default=0.1
+        The held-out share for ``early_stopping``.
+    n_iter_no_change : int, default=5
+        Epochs without improvement before ``early_stopping`` stops.
+    n_sampled_classes : int or None, default=None
+        Train ``'sgd'`` / ``partial_fit`` with a sampled softmax: each step
+        computes the batch's classes and this many negatives drawn from
+        ``sampler`` instead of every class (``softmax_sk._sampled``). It
+        minimises a biased estimate of the objective (see the README);
+        predictions always use the full softmax. ``None``, or at least
+        ``n_classes - 1``: the full softmax.
+    sampler : {'uniform', 'log_uniform', 'frequency'}, default='uniform'
+        The negatives' distribution: uniform over the classes; Zipf-like in
+        the class index (``log_uniform``, for classes sorted by decreasing
+        frequency); or the class frequencies seen so far.
+
 
     Attributes
     ----------
@@ -135,16 +192,33 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         Intercepts (zeros when ``fit_intercept=False``).
     n_iter_ : ndarray of shape (1,)
         Number of solver iterations.
+    convergence_ : dict
+        How the fit stopped: ``converged`` (bool, the stopping rule held),
+        ``gradient_norm`` (the max-norm the rule compares with ``tol``),
+        ``suboptimality_estimate`` (the estimated relative suboptimality) and
+        ``message`` (why the solver stopped, in words).
     solver_ : str
-        The solver that ran (what ``'auto'`` resolved to).
+        The solver that ran (what ``'auto'`` resolved to; ``'sgd'`` after
+        ``partial_fit``).
+    optimizer_state_ : SGDState or None
+        The stochastic optimizer's state after ``'sgd'`` or ``partial_fit``
+        (None after a batch solver), from which ``partial_fit`` continues.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when X has string column names.
 
     See Also
     --------
     sklearn.linear_model.LogisticRegression : The model this one reproduces.
+
+    Notes
+    -----
+    With scikit-learn >= 1.9, ``set_callbacks`` takes its callbacks
+    (``sklearn.callback.ProgressBar``, ``ScoringMonitor``, ...) for every
+    solver: ``fit`` is one task with one subtask per solver iteration, and a
+    callback's ``on_fit_task_end`` returning True stops the fit after that
+    iteration (``convergence_["message"]`` says so; no ``ConvergenceWarning``).
 
     Examples
     --------
@@ -189,6 +263,15 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         random_state=None,
         n_jobs=None,
         label_smoothing=0.0,
+        batch_size="auto",
+        learning_rate="adaptive",
+        eta0="auto",
+        shuffle=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        n_sampled_classes=None,
+        sampler="uniform",
     ):
         self.C = C
         self.l1_ratio = l1_ratio
@@ -202,6 +285,20 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.label_smoothing = label_smoothing
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.shuffle = shuffle
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.n_sampled_classes = n_sampled_classes
+        self.sampler = sampler
+
+    # The HTML repr (in Jupyter) links the estimator's name and each parameter to
+    # this page of the documentation, as scikit-learn's estimators link to theirs.
+    _doc_link_module = "softmax_sk"
+    _doc_link_template = DOC_URL + "api/generated/{estimator_module}.{estimator_name}.html"
 
     # -- fitting -----------------------------------------------------------------
     _parameter_constraints = {
@@ -209,7 +306,7 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         "l1_ratio": [Interval(Real, 0, 1, closed="both")],
         "fit_intercept": ["boolean"],
         "class_weight": [dict, StrOptions({"balanced"}), None],
-        "solver": [StrOptions({"auto", *SOLVERS})],
+        "solver": [StrOptions({"auto", "sgd", *SOLVERS})],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "warm_start": ["boolean"],
@@ -221,6 +318,15 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
             Interval(Integral, None, -1, closed="right"),
         ],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"adaptive", "constant"})],
+        "eta0": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
+        "shuffle": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_sampled_classes": [None, Interval(Integral, 1, None, closed="left")],
+        "sampler": [StrOptions(set(SAMPLERS))],
     }
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -260,29 +366,46 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         self : SoftmaxRegressionClassifier
             The fitted estimator.
         """
+        # Opened before the snapshot, so that undoing a failed fit keeps what
+        # scikit-learn tears the callbacks down with.
+        callbacks = FitCallbacks(self, self.max_iter)
+        return self._restoring(self._fit, X, y, sample_weight, y_proba, offset, callbacks)
+
+    def _restoring(self, method, *args):
+        """``method(*args)``, with ``__dict__`` put back as it was if it raises."""
         before = self.__dict__.copy()
         try:
-            if _is_dask(X):  # dask collections: fitted on the workers that hold them
-                from . import _dask
-
-                _dask.reject_unsupported(self, y_proba, offset)
-                return _dask.fit(self, X, y, sample_weight)
-            return self._fit(X, y, sample_weight, y_proba, offset)
+            return method(*args)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(before)
             raise
 
-    def _fit(self, X, y, sample_weight, y_proba, offset):
+    def _fit(self, X, y, sample_weight, y_proba, offset, callbacks):
+        if _is_dask(X):  # dask collections: fitted on the workers that hold them
+            from . import _dask
+
+            _dask.reject_unsupported(self, y_proba, offset)
+            return _dask.fit(self, X, y, sample_weight, callbacks)
+        user_weight = sample_weight
+        xp, device = _xp.input_namespace(X, y, sample_weight)
+        if xp is not None and (y_proba is not None or offset is not None or self.label_smoothing):
+            raise ValueError(
+                "y_proba, offset and label_smoothing are fitted on NumPy arrays only; with "
+                "array API dispatch on, pass X as a NumPy array (or move it to the host) "
+                "for these fits."
+            )
+        y_in = y
         if y_proba is not None:
             if y is not None:
                 raise ValueError("Pass exactly one of y (labels) and y_proba (probabilities).")
-            X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=_DTYPES)
+            X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=_xp.float_dtypes(None))
             classes, Y = _targets.check_y_proba(y_proba, X.shape[0])
             y_idx = None
         else:
-            X, classes, y_idx = self._check_labels(X, y)
+            X, classes, y_idx, y_in = self._check_labels(X, y, xp)
             Y = None
+        sample_weight = _xp.to_host(sample_weight)
         sample_weight, sw_scale = _unit_max(_check_sample_weight(sample_weight, X.shape[0]))
         eps = float(self.label_smoothing)
         totals = _targets.class_totals(y_idx, Y, sample_weight, classes.size, eps)
@@ -294,83 +417,252 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
 
         layout = Layout(X.shape[1], classes.size, bool(self.fit_intercept))
         heavy = sp.issparse(X) or classes.size > 32
-        loss = SoftmaxLoss(
-            X,
-            targets.y,
-            weights,
-            layout,
-            n_threads=resolve_threads(self.n_jobs, heavy),
-            offset=offset,
-            label_smoothing=targets.smoothing,
-        )
+        n_threads = resolve_threads(self.n_jobs, heavy)
+        scales = (sw_scale, cw_scale)
         penalty = ElasticNet.from_C(
-            self.C, self.l1_ratio, weights, layout.penalized(), scales=(sw_scale, cw_scale)
+            self.C, self.l1_ratio, weights, layout.penalized(), scales=scales
         )
+        solver = self._resolve_solver(layout.size, penalty.has_l1, sp.issparse(X))
+        if solver == "sgd":
+            if xp is not None:
+                raise ValueError(
+                    "solver='sgd' (and partial_fit) runs on NumPy arrays only; with array "
+                    "API dispatch on, pass X as a NumPy array or use a batch solver."
+                )
+            data = _stochastic.Rows(X, targets.y, weights, offset, targets.smoothing)
+            loss = functools.partial(
+                _stream.fit_sgd, self, data, layout, penalty, scales=scales, n_threads=n_threads
+            )
+        elif xp is None:
+            loss = SoftmaxLoss(
+                X,
+                targets.y,
+                weights,
+                layout,
+                n_threads=n_threads,
+                offset=offset,
+                label_smoothing=targets.smoothing,
+            )
+        else:
+            loss = _xp.device_loss(X, y_idx, weights, layout, xp, device)
         # (the separation advice reads labels and logits without offsets)
         labels = y_idx if offset is None else None
         return self._solve(
+            solver,
             loss,
             penalty,
             classes,
-            sparse=sp.issparse(X),
+            layout=layout,
+            dtype=_xp.numpy_dtype(X, xp),
             advice=lambda coef, intercept: self._data_advice(X, labels, layout, coef, intercept),
+            callbacks=callbacks,
+            data=(X, y, user_weight),
+            where=(xp, device, y_in),
             y_proba=Y is not None,
             offset=offset is not None,
         )
 
-    def _solve(self, loss, penalty, classes, *, sparse, advice, y_proba=False, offset=False):
-        """Minimise data term + penalty and store the fitted attributes.
+    def _solve(
+        self,
+        solver,
+        loss,
+        penalty,
+        classes,
+        *,
+        layout,
+        dtype,
+        advice,
+        callbacks,
+        data,
+        where=(None, None, None),
+        y_proba=False,
+        offset=False,
+    ):
+        """Minimise data term + penalty with ``solver`` and store the fitted attributes.
 
-        ``advice(coef, intercept)``: what the data suggests when the solver did not
-        converge (a list of phrases); ``y_proba``, ``offset``: whether the fit had them."""
-        layout = loss.layout
-        solver = self._resolve_solver(layout.size, penalty.has_l1, sparse)
-        obj = Objective(loss, penalty)
+        Shared by fits in memory, on an array-API device and on Dask workers.
+        ``loss``: the data term, or for ``solver="sgd"`` a function of the starting
+        point returning ``(SolverResult, optimizer state)``. ``advice(coef, intercept)``:
+        what the data suggests when the solver did not converge (a list of phrases).
+        ``data``: ``(X, y, sample_weight)`` as passed to ``fit``, for the progress log
+        and the callbacks, which a fit on Dask collections skips (``callbacks=None``).
+        ``where``: the namespace and device of X and the labels as given, where the
+        fitted attributes go. ``y_proba``, ``offset``: whether the fit had them.
+        """
+        xp, device, y_in = where
+        X, y, user_weight = data
         x0 = self._warm_start_coefs(classes, layout)
-        entry = SOLVERS[solver]
-        options = {"refresh_every": loss.preconditioner_refresh}
-        with loss.running():
-            result = entry.function(
-                obj,
-                x0,
-                tol=float(self.tol),
-                max_iter=int(self.max_iter),
-                verbose=int(self.verbose),
-                **{name: options[name] for name in entry.options},
+        state, n_passes = None, None
+        log = ProgressLog(solver, self.verbose) if self.verbose > 0 else None
+        if log is not None:
+            log.begin(
+                n_samples=X.shape[0],
+                n_features=X.shape[1],
+                n_classes=classes.size,
+                n_coefs=layout.size,
+                tol=self.tol,
+                max_iter=self.max_iter,
             )
-        coef, intercept = layout.unpack(result.x, loss.dtype)
-        if not result.converged:
-            self._warn_not_converged(solver, result, loss.dtype, advice(coef, intercept))
 
-        self.classes_ = classes
+        def fitted(x):  # what a callback's fitted_estimator needs at iterate x
+            coef, intercept = layout.unpack(x, dtype)
+            return {"classes_": classes, "coef_": coef, "intercept_": intercept}
+
+        if callbacks is not None:
+            callbacks.begin(X, y, user_weight, solver, x0, fitted)
+        if solver == "sgd":
+            result, state = loss(x0)
+        else:
+            obj = Objective(loss, penalty)
+            entry = SOLVERS[solver]
+
+            def on_iteration(*report):
+                if log is not None:
+                    log.iteration(*report)
+                return callbacks is not None and callbacks.iteration(*report)
+
+            options = {"refresh_every": loss.preconditioner_refresh, "target": self._target()}
+            with loss.running():
+                result = entry.function(
+                    obj,
+                    x0,
+                    tol=float(self.tol),
+                    max_iter=int(self.max_iter),
+                    verbose=int(self.verbose),
+                    on_iteration=on_iteration,
+                    **{name: options[name] for name in entry.options},
+                )
+            n_passes = obj.n_passes
+        if log is not None:
+            log.end(result.converged, result.message, n_iter=result.n_iter, n_passes=n_passes)
+        n_iter = np.array([result.n_iter], dtype=np.int32)
+        coef, intercept, n_iter = _xp.to_device(
+            (*layout.unpack(result.x, dtype), n_iter), xp, device
+        )
+        if not (result.converged or (callbacks is not None and callbacks.stopped)):
+            self._warn_not_converged(solver, result, dtype, advice(coef, intercept))
+
+        self.classes_ = classes if y_in is None else _xp.like(classes, y_in)
         self.coef_, self.intercept_ = coef, intercept
-        self.n_iter_ = np.array([result.n_iter], dtype=np.int32)
+        self.n_iter_ = n_iter
+        self.convergence_ = {
+            "converged": bool(result.converged),
+            "gradient_norm": float(result.grad_norm),
+            "suboptimality_estimate": float(result.suboptimality),
+            "message": result.message,
+        }
         self.solver_ = solver
-        self._n_passes = obj.n_passes
-        # What inference() must know of the fit, whatever set_params did since.
+        self.optimizer_state_ = state
+        self._n_passes = n_passes
+        self._remember_fit_params(y_proba=y_proba, offset=offset)
+        if callbacks is not None:
+            callbacks.end()
+        return self
+
+    def _remember_fit_params(self, **how):
+        """What inference() must know of the fit, whatever set_params did since."""
         self._fitted_with = {
             name: getattr(self, name)
             for name in ("C", "class_weight", "fit_intercept", "label_smoothing")
         }
-        self._fitted_with.update(y_proba=y_proba, offset=offset)
+        self._fitted_with.update(how)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One pass of the stochastic solver (``solver="sgd"``'s update) over a batch.
+
+        Whatever ``solver`` says, ``partial_fit`` takes stochastic steps, and it
+        continues from ``coef_`` when the model is already fitted (by ``fit`` or
+        an earlier call). The optimizer's state (step size, step count, feature
+        moments, weight seen, shuffling generator) is ``optimizer_state_``: a
+        pickled model resumes its stream exactly. ``C`` is read per unit of
+        weight seen so far: after batches of total weight ``W`` (this one
+        included; a second pass over the same rows counts them again) the
+        batch's step targets the objective ``C * sum s_i CE_i + penalty`` of a
+        data set of weight ``W``, so the penalty's share shrinks as the stream
+        grows, as it would in a batch fit on all the data seen.
+        ``class_weight="balanced"`` is computed from each batch. A call that
+        raises leaves the estimator exactly as it was.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A batch of training data.
+        y : array-like of shape (n_samples,)
+            Its labels, all from ``classes``.
+        classes : array-like of shape (n_classes,), default=None
+            Every label the stream can contain; required on the first call (when
+            the model is not fitted), and if given later, must equal ``classes_``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights with a positive sum.
+
+        Returns
+        -------
+        self : SoftmaxRegressionClassifier
+            The updated estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_iris
+        >>> from softmax_sk import SoftmaxRegressionClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> X = (X - X.mean(axis=0)) / X.std(axis=0)
+        >>> clf = SoftmaxRegressionClassifier(random_state=0)
+        >>> for epoch in range(50):  # 50 passes over 3 shuffled chunks
+        ...     for chunk in np.array_split(np.random.default_rng(epoch).permutation(150), 3):
+        ...         clf = clf.partial_fit(X[chunk], y[chunk], classes=[0, 1, 2])
+        >>> round(clf.score(X, y), 3)
+        0.913
+        """
+        return self._restoring(self._partial_fit, X, y, classes, sample_weight)
+
+    def _partial_fit(self, X, y, classes, sample_weight):
+        if _is_dask(X):
+            raise TypeError(
+                "partial_fit takes in-memory batches, not dask collections: pass the chunks "
+                "one at a time, computed (e.g. for each of X.to_delayed()), or fit(X, y) with "
+                "a batch solver on the cluster."
+            )
+        checks = (_reject_multioutput, _check_sample_weight)
+        classes, (coef, intercept), state = _stream.partial_fit(
+            self, X, y, classes, sample_weight, checks=checks
+        )
+        self.classes_ = classes
+        self.coef_, self.intercept_ = coef, intercept
+        self.optimizer_state_ = state
+        self.n_iter_ = np.array([1], dtype=np.int32)
+        self.solver_ = "sgd"
+        self._n_passes = None
+        self._remember_fit_params(y_proba=False, offset=False)
         return self
 
-    def _check_labels(self, X, y):
-        """``(X, classes, y_idx)``: validated data and the class index of each label."""
+    def _check_labels(self, X, y, xp=None):
+        """``(X, classes, y_idx, y)``: validated data, the class index of each label (on
+        the host) and the validated labels where they live (namespace ``xp``)."""
         X, y = validate_data(
-            self, X, y, accept_sparse=_SPARSE_FORMATS, dtype=_DTYPES, multi_output=True
+            self, X, y, accept_sparse=_SPARSE_FORMATS, dtype=_xp.float_dtypes(xp), multi_output=True
         )
+        y_in, y = y, _xp.to_host(y)
         _reject_multioutput(y)
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         classes, y_idx = np.unique(y, return_inverse=True)
         _check_classes(classes)
-        return X, classes, y_idx
+        return X, classes, y_idx, y_in
+
+    # Stopping rule: "suboptimality" (the gradient and the estimated relative
+    # suboptimality) or "gradient" (the gradient alone, the rule of 0.1; kept for
+    # the benchmarks' before/after comparison).
+    _stopping = "suboptimality"
+
+    def _target(self):
+        return None if self._stopping == "gradient" else float(self.tol)
 
     def _resolve_solver(self, n_coefs, has_l1, sparse):
         if self.solver == "auto":
             return choose_solver(n_coefs, has_l1, sparse)
-        if has_l1 and not SOLVERS[self.solver].handles_l1:
+        if has_l1 and self.solver != "sgd" and not SOLVERS[self.solver].handles_l1:
             l1_solvers = [name for name, entry in SOLVERS.items() if entry.handles_l1]
             raise ValueError(
                 f"solver={self.solver!r} supports only the L2 penalty (l1_ratio=0) "
@@ -402,10 +694,11 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
     def _warm_start_coefs(self, classes, layout):
         if not (self.warm_start and hasattr(self, "coef_")):
             return layout.zeros()
-        if layout.fits(self.coef_, self.classes_, classes):
-            return layout.pack(self.coef_, self.intercept_)
+        coef, intercept, fitted = map(_xp.to_host, (self.coef_, self.intercept_, self.classes_))
+        if layout.fits(coef, fitted, classes):
+            return layout.pack(coef, intercept)
         warnings.warn(
-            f"warm_start=True, but the previous fit had {self.classes_.size} classes and "
+            f"warm_start=True, but the previous fit had {fitted.size} classes and "
             f"{self.coef_.shape[1]} features and this one has {classes.size} and "
             f"{layout.n_features} (or other class labels): starting from zero.",
             UserWarning,
@@ -423,19 +716,27 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
                 f"tol={self.tol:g} may be tighter than {dtype} arithmetic allows, "
                 "so use a looser tol"
             )
+        estimate = result.suboptimality
+        how_far = (
+            f"its objective is estimated to be {estimate:.2g} (relative) above the optimum, "
+            f"where a fit that converges is within tol={self.tol:g}"
+            if np.isfinite(estimate)
+            else "its distance to the optimum could not be estimated"
+        )
         warnings.warn(
-            f"{solver} did not converge: the max-norm of the gradient is "
-            f"{result.grad_norm:.3g} after {result.n_iter} iterations, and tol is "
-            f"{self.tol:g}. To converge: " + "; ".join(advice + data_advice) + ".",
+            f"{solver} did not converge: after {result.n_iter} iterations {how_far}; the "
+            f"max-norm of the gradient is {result.grad_norm:.3g} (tol {self.tol:g}). "
+            "To converge: " + "; ".join(advice + data_advice) + ".",
             ConvergenceWarning,
             stacklevel=5,
         )
 
     def _data_advice(self, X, y_idx, layout, coef, intercept):
+        """What the training data suggests for a fit that did not converge (phrases)."""
         advice = _scale_advice(_feature_scale(X))
         if np.isinf(self.C):
-            z, _ = layout.logits(X, coef, intercept)
-            if np.array_equal(z.argmax(axis=1), y_idx):
+            z, _ = _xp.logits(layout, X, coef, intercept)
+            if np.array_equal(_xp.row_argmax(z), y_idx):
                 advice.append(
                     "use a finite C: the training data is separable, so with "
                     "C=np.inf the coefficients grow without bound"
@@ -443,15 +744,23 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         return advice
 
     # -- prediction --------------------------------------------------------------
-    def _logits(self, X, offset=None):
-        """``(z, row_scale)`` of validated new data (see ``_layout.Layout.logits``),
-        with ``offset`` added."""
+    def _logits(self, X, method, offset=None):
+        """``(z, row_scale)`` of validated new data (see ``_layout.Layout.logits``), where
+        X lives, with ``offset`` added."""
         check_is_fitted(self)
+        check_same_namespace(X, self, attribute="coef_", method=method)
+        xp, _ = _xp.input_namespace(X)
         with np.errstate(over="ignore", invalid="ignore"):  # its finiteness check sums X
-            X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=_DTYPES, reset=False)
-        layout = Layout(self.n_features_in_, self.classes_.size, bool(self.fit_intercept))
+            X = validate_data(
+                self, X, accept_sparse=_SPARSE_FORMATS, dtype=_xp.float_dtypes(xp), reset=False
+            )
+        layout = Layout(self.n_features_in_, self.classes_.shape[0], bool(self.fit_intercept))
+        z, row_scale = _xp.logits(layout, X, self.coef_, self.intercept_)
+        if offset is None:
+            return z, row_scale
+        if xp is not None:
+            raise ValueError("offset is supported with NumPy input only (array API dispatch off).")
         offset = _targets.check_offset(offset, X.shape[0], self.classes_.size, X.dtype)
-        z, row_scale = layout.logits(X, self.coef_, self.intercept_)
         return _targets.add_offset(z, row_scale, offset), row_scale
 
     @_lazy_on_dask
@@ -470,9 +779,9 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
             ``X @ coef_.T + intercept_ (+ offset)``.
         """
-        z = _scaled_logits(*self._logits(X, offset))
+        z = _scaled_logits(*self._logits(X, "decision_function", offset))
         # two classes: the positive class's logit against the reference's (0 without offset)
-        return z[:, 1] - z[:, 0] if self.classes_.size == 2 else z
+        return z[:, 1] - z[:, 0] if self.classes_.shape[0] == 2 else z
 
     @_lazy_on_dask
     def predict(self, X, offset=None):
@@ -490,8 +799,8 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         y_pred : ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
-        z, _ = self._logits(X, offset)
-        return self.classes_[np.argmax(z, axis=1)]
+        z, _ = self._logits(X, "predict", offset)
+        return _xp.take_classes(self.classes_, z)
 
     @_lazy_on_dask
     def predict_proba(self, X, offset=None):
@@ -509,7 +818,7 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         proba : ndarray of shape (n_samples, n_classes)
             Finite, rows summing to 1, columns in the order of ``classes_``.
         """
-        return _scaled_softmax(*self._logits(X, offset))
+        return _scaled_softmax(*self._logits(X, "predict_proba", offset))
 
     @_lazy_on_dask
     def predict_log_proba(self, X, offset=None):
@@ -527,7 +836,7 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         log_proba : ndarray of shape (n_samples, n_classes)
             Columns in the order of ``classes_``.
         """
-        return _scaled_softmax(*self._logits(X, offset), log=True)
+        return _scaled_softmax(*self._logits(X, "predict_log_proba", offset), log=True)
 
     def score(self, X, y, sample_weight=None, *, offset=None):
         """Mean accuracy of ``predict(X, offset)`` against ``y``.
@@ -629,7 +938,10 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
         """
         check_is_fitted(self)
         _targets.refuse_for_inference(getattr(self, "_fitted_with", {}))
-        X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=_DTYPES, reset=False)
+        _xp.require_host_model(self, "inference")
+        X = validate_data(
+            self, X, accept_sparse=_SPARSE_FORMATS, dtype=_xp.float_dtypes(None), reset=False
+        )
         y = column_or_1d(y)
         if y.shape[0] != X.shape[0]:
             raise ValueError(f"y has {y.shape[0]} samples, but X has {X.shape[0]}.")
@@ -665,6 +977,9 @@ class SoftmaxRegressionClassifier(SparseCoefMixin, ClassifierMixin, BaseEstimato
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        # Dense X on its own device (see _xp); label smoothing, like probability targets
+        # and offsets, is fitted on the host only.
+        tags.array_api_support = not self.label_smoothing
         tags.classifier_tags.multi_label = False
         # Without an intercept every decision boundary passes through the origin,
         # so off-centre data (scikit-learn's blobs) cannot be scored well.
@@ -743,6 +1058,7 @@ def _unit_max(values):
 def _feature_scale(X):
     """Largest absolute feature value (0 for empty data), without a copy of X."""
     values = X.data if sp.issparse(X) else X
-    if values.size == 0:
+    if 0 in values.shape:
         return 0.0
-    return float(max(values.max(), -values.min()))
+    xp, _ = get_namespace(values)
+    return float(max(xp.max(values), -xp.min(values)))

@@ -80,6 +80,10 @@ class SoftmaxLoss:
         With class indices ``y``: the target is ``(1 - eps) * onehot + eps / K``.
     """
 
+    # The per-block math (``_blocks``); a data term on another array library swaps in
+    # its own functions of the same names (``_xp_loss``).
+    block_functions = _blocks
+
     def __init__(
         self, X, y, sample_weight, layout, *, n_threads=1, offset=None, label_smoothing=0.0
     ):
@@ -118,11 +122,13 @@ class SoftmaxLoss:
 
     def loss(self, w):
         """The data term ``L(w)`` as a Python float."""
-        return self.engine.reduce(_blocks.loss, self.blocks, *self._coefficients(w))[0]
+        return self.engine.reduce(self.block_functions.loss, self.blocks, *self._coefficients(w))[0]
 
     def loss_gradient(self, w):
         """``(L(w), grad L(w))``; the gradient is a flat float64 array."""
-        f, g = self.engine.reduce(_blocks.loss_gradient, self.blocks, *self._coefficients(w))
+        f, g = self.engine.reduce(
+            self.block_functions.loss_gradient, self.blocks, *self._coefficients(w)
+        )
         return f, g.ravel()
 
     def gradient_hessp(self, w):
@@ -132,13 +138,13 @@ class SoftmaxLoss:
         block (n_samples x k in all), for the products.
         """
         (f, g), kept = self.engine.reduce(
-            _blocks.loss_gradient_kept, self.blocks, *self._coefficients(w), keep=True
+            self.block_functions.loss_gradient_kept, self.blocks, *self._coefficients(w), keep=True
         )
 
         def hessp(v):
             v_weights, v_intercept = self.layout.split(v, dtype=self.dtype)
             (hv,) = self.engine.reduce(
-                _blocks.hessp, self.blocks, v_weights, v_intercept, kept=kept
+                self.block_functions.hessp, self.blocks, v_weights, v_intercept, kept=kept
             )
             return hv.ravel()
 
@@ -155,9 +161,11 @@ class SoftmaxLoss:
         if self.has_offset and w is None:
             w = self.layout.zeros()
         if w is not None and (np.any(w) or self.has_offset):
-            (d,) = self.engine.reduce(_blocks.hessian_diagonal, self.blocks, *self._coefficients(w))
+            (d,) = self.engine.reduce(
+                self.block_functions.hessian_diagonal, self.blocks, *self._coefficients(w)
+            )
             return d.ravel()
-        (moment,) = self.engine.reduce(_blocks.second_moment, self.blocks)
+        (moment,) = self.engine.reduce(self.block_functions.second_moment, self.blocks)
         K, layout = self.layout.n_classes, self.layout
         diagonal = np.ones((layout.n_dof, layout.k))
         diagonal[: layout.n_features] = moment[:, None]
@@ -184,15 +192,11 @@ def cut_blocks(X, y, weights, layout, top, total, n_threads=1, *, offset=None, l
     n = X.shape[0]
     csc = sp.issparse(X) and X.format != "csr"
     parts = 1 if (n <= rows or csc) else max(1, min(int(n_threads), n // _MIN_BLOCK_ROWS))
-    s = (weights / top / total).astype(X.dtype)
-    tiny = np.finfo(X.dtype).tiny  # rows weighted below it contribute nothing
-    inv = np.divide(1.0, s, out=np.zeros_like(s), where=s > tiny)
-    y = np.asarray(y)
+    labels, s, inv = block_arrays(y, weights, layout, X.dtype, top=top, total=total)
     ref = int(layout.reference)
-    if y.ndim == 2:  # target distributions: the stored columns, in X's dtype
-        labels, targets = None, np.ascontiguousarray(y[:, ref:], dtype=X.dtype)
-    else:
-        labels, targets = (y - ref).astype(np.intp), None
+    targets = None
+    if labels is None:  # target distributions: the stored columns, in X's dtype
+        targets = np.ascontiguousarray(np.asarray(y)[:, ref:], dtype=X.dtype)
     # An offset moves the logits; with a reference class, only its difference to the
     # reference's does (the cross-entropy does not change when a row's logits all move).
     if offset is not None:
@@ -215,6 +219,23 @@ def cut_blocks(X, y, weights, layout, top, total, n_threads=1, *, offset=None, l
         for a, b in zip(bounds[:-1], bounds[1:], strict=True)
     ]
     return blocks, parts
+
+
+def block_arrays(y, sample_weight, layout, dtype, *, top=None, total=None):
+    """``(labels, s, inv)`` of every row: the stored-logit column of its class (-1 for the
+    reference class; None when ``y`` holds target distributions), its weight divided by
+    the total (in ``dtype``) and ``1 / s`` (0 where ``s`` is below ``dtype``'s smallest
+    normal: such rows contribute nothing).
+
+    ``top`` (the largest weight) and ``total`` (the sum of ``weights / top``) default to
+    these rows'; a chunk of a larger data set passes the whole set's."""
+    sw = np.asarray(sample_weight, dtype=np.float64)
+    sw = sw / (sw.max() if top is None else top)  # no sum can overflow
+    s = (sw / (sw.sum() if total is None else total)).astype(dtype)
+    inv = np.divide(1.0, s, out=np.zeros_like(s), where=s > np.finfo(dtype).tiny)
+    y = np.asarray(y)
+    labels = None if y.ndim == 2 else (y - int(layout.reference)).astype(np.intp)
+    return labels, s, inv
 
 
 def _rows(X, start, stop):

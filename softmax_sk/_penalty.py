@@ -96,9 +96,13 @@ class ElasticNet:
         return self.l1 * float(np.abs(w[self.penalized]).sum())
 
     def prox(self, w, step):
-        """Proximal operator of ``step * l1 * ||.||_1``: soft thresholding."""
+        """Proximal operator of ``step * l1 * ||.||_1``: soft thresholding.
+
+        ``step`` is a number or one step per entry of ``w`` (a preconditioned step).
+        """
         out = w.copy()
         wp = w[self.penalized]
+        step = np.broadcast_to(step, w.shape)[self.penalized]
         out[self.penalized] = np.sign(wp) * np.maximum(np.abs(wp) - step * self.l1, 0.0)
         return out
 

@@ -279,11 +279,13 @@ def _hessian_rows_inplace(r, q, inv_scale, bias=None):
 
 def _scaled_logits(z, row_scale):
     """``row_scale[:, None] * z`` (see ``_scaled_softmax``): +-inf where it overflows,
-    0 where ``z`` is 0 whatever the scale."""
+    0 where ``z`` is 0 whatever the scale. Any array-API namespace."""
     if row_scale is None:
         return z
+    xp = _namespace(z)
     with np.errstate(over="ignore", invalid="ignore"):
-        return np.where(z == 0, 0.0, z * row_scale[:, None]).astype(z.dtype)
+        scaled = xp.astype(z, row_scale.dtype) * row_scale[:, None]
+        return xp.astype(xp.where(z == 0, xp.zeros_like(scaled), scaled), z.dtype)
 
 
 def _scaled_softmax(z, row_scale, log=False):
@@ -292,14 +294,16 @@ def _scaled_softmax(z, row_scale, log=False):
     ``row_scale`` (n,) of positive finite values, or None (all 1), comes with
     logits that would overflow if multiplied out (``_layout.Layout.logits``):
     the shifted logits ``z - max`` are scaled instead, and are 0 at the maximum
-    and at worst ``-inf`` elsewhere, so the result has no NaN.
+    and at worst ``-inf`` elsewhere, so the result has no NaN. Any array-API namespace.
     """
-    shifted, _ = _shifted(z, 1, np)
+    xp = _namespace(z)
+    shifted, _ = _shifted(z, 1, xp)
     if row_scale is not None:  # <= 0 times a positive scale: 0 stays 0 even times inf
         with np.errstate(over="ignore", invalid="ignore"):
-            scaled = np.where(shifted < 0, shifted * row_scale[:, None], 0.0)
-            shifted = scaled.astype(z.dtype)
+            scaled = xp.astype(shifted, row_scale.dtype) * row_scale[:, None]
+            scaled = xp.where(shifted < 0, scaled, xp.zeros_like(scaled))
+            shifted = xp.astype(scaled, z.dtype)
     if log:
-        return shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
-    e = np.exp(shifted)
-    return e / np.sum(e, axis=1, keepdims=True)
+        return shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
+    e = xp.exp(shifted)
+    return e / xp.sum(e, axis=1, keepdims=True)

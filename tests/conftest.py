@@ -1,6 +1,10 @@
 import json
 import os
 
+# scikit-learn's array API dispatch (tests/test_array_api.py and its estimator checks)
+# needs SciPy's array API support, which SciPy reads when it is first imported.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
 import numpy as np
 import pytest
 from sklearn.datasets import make_classification
@@ -37,20 +41,24 @@ def assert_hessp_matches_differences(loss, w, directions=3):
         np.testing.assert_allclose(hessp(v), fd, rtol=1e-6, atol=1e-9)
 
 
-def run_notebook(path):
+def run_notebook(path, after_cell=None):
     """Run a notebook's code cells in order in one namespace and return it; the notebook
-    must be committed without outputs."""
+    must be committed without outputs. ``after_cell(i)``, if given, runs after cell ``i``."""
     nb = json.loads(path.read_text())
     assert nb["nbformat"] == 4
     cells = [c for c in nb["cells"] if c["cell_type"] == "code"]
-    assert cells and all(not c["outputs"] and c["execution_count"] is None for c in cells)
-    namespace = {}
+    assert cells, f"{path.name} has no code"
+    stale = [i for i, c in enumerate(cells) if c["outputs"] or c["execution_count"] is not None]
+    assert not stale, f"{path.name}: code cells {stale} are committed with outputs; clear them"
+    namespace = {"__name__": "__main__"}
     for i, cell in enumerate(cells):
         source = "".join(cell["source"])
         try:
             exec(compile(source, f"{path.name} cell {i}", "exec"), namespace)
         except Exception as error:
             raise AssertionError(f"code cell {i} failed:\n{source}") from error
+        if after_cell is not None:
+            after_cell(i)
     return namespace
 
 

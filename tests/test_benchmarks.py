@@ -187,6 +187,47 @@ def test_bench_inference_runs(tmp_path):
     assert (tmp_path / "inference.md").read_text().count("\n|") == 3  # header, rule, 1 row
 
 
+def test_bench_sgd_reports_the_gap_per_epoch(tmp_path):
+    import bench_sgd
+
+    (row,) = bench_sgd.main(["--datasets", "digits", "--epochs", "2", "--out", str(tmp_path)])
+    assert len(row["gap_per_epoch"]) == 2 and row["gap_per_epoch"][1] <= row["gap_per_epoch"][0]
+    assert row["final_gap"] >= -1e-9 and 0 < row["acc_sgd"] <= 1
+    assert (tmp_path / "sgd.md").read_text().count("\n|") == 3  # header, rule, 1 row
+
+
+def test_bench_stream_feeds_both_models_the_same_stream(tmp_path):
+    import bench_stream
+
+    args = ["--n", "1000", "--epochs", "2", "--chunk", "200", "--out", str(tmp_path)]
+    (result,) = bench_stream.main(args)
+    assert len(result["curves"]) == 2
+    for curve in result["curves"].values():
+        assert len(curve["log_loss"]) == 2 and all(np.isfinite(curve["log_loss"]))
+    assert (tmp_path / "stream.md").read_text().count("\n|") == 4  # header, rule, 2 epochs
+
+
+def test_bench_sampled_compares_sampled_and_full(tmp_path):
+    import bench_sampled
+
+    args = "--scale 0.005 --classes 50 --sampled 5 --epochs 2 --full-epochs 1 --batch-size 64"
+    (row,) = bench_sampled.main([*args.split(), "--out", str(tmp_path)])
+    assert row["K"] == 50 and row["epochs_compared"] == 1
+    assert len(row["acc_sampled_per_epoch"]) == 2 and len(row["acc_full_per_epoch"]) == 1
+    assert (tmp_path / "sampled.md").read_text().count("\n|") == 3
+
+
+def test_bench_outofcore_streams_a_memmap(tmp_path):
+    import bench_outofcore
+
+    data = tmp_path / "X.f32"
+    args = ["--gb", "0.001", "--chunk", "500", "--path", str(data), "--out", str(tmp_path)]
+    (row,) = bench_outofcore.main(args)
+    assert row["n"] == 2500 and row["read_time"] > 0 and len(row["epoch_times"]) == 1
+    assert row["peak_rss_anon_mib"] >= row["rss_anon_before_mib"] > 0
+    assert not data.exists()  # deleted without --keep
+
+
 def test_bench_targets_times_every_contender_against_a_baseline_checkout(tmp_path):
     import bench_targets
 
@@ -197,3 +238,25 @@ def test_bench_targets_times_every_contender_against_a_baseline_checkout(tmp_pat
     assert len(rows) == 4 and all(set(r["median_s"]) == names for r in rows)
     assert all(r["ratio_to_labels"]["labels"]["loss_gradient"] == 1.0 for r in rows)
     assert (tmp_path / "targets.md").read_text().count("\n|") == 2 + 4 * len(names)
+
+
+def test_bench_gpu_runs_on_torch_cpu(tmp_path):
+    pytest.importorskip("torch")
+    import bench_gpu
+
+    bench_gpu.main(
+        ["--device", "cpu", "--problems", "mnist", "--scale", "0.001", "--repeats", "1"]
+        + ["--threads", "1", "--out", str(tmp_path)]
+    )
+    data = json.loads((tmp_path / "gpu.json").read_text())
+    (result,) = data["results"]
+    assert result["shape"] == [200, 784, 10] and result["device"] == "cpu"
+    assert [r["contender"] for r in result["fits"]] == [
+        "softmax-sk",
+        "sklearn",
+        "torch.optim.LBFGS",
+    ]
+    assert all(r["seconds"] > 0 for r in result["fits"])
+    evaluation = result["evaluation"]
+    assert evaluation["eval_s"] > 0 and evaluation["flop_floor_s"] > 0
+    assert "| mnist | 200 x 784, 10 | softmax-sk |" in (tmp_path / "gpu.md").read_text()

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from scipy.special import logsumexp
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 
 from softmax_sk import SoftmaxRegressionClassifier
@@ -115,7 +116,7 @@ def test_data_term_equals_in_memory(client, sparse):
     and Hessian diagonal of the workers' blocks, against the in-memory data term."""
     X, y, w = make_data()
     est = SoftmaxRegressionClassifier(class_weight={"a": 2.0})
-    loss, penalty, classes, _ = _dask.problem(est, *to_dask(X, y, w, sparse))
+    loss, penalty, classes, *_ = _dask.problem(est, *to_dask(X, y, w, sparse))
     assert isinstance(loss.engine, _engine_dask.DaskEngine)
     assert len(loss.blocks) == len(ROW_CHUNKS)
     assert all(isinstance(b, distributed.Future) for b in loss.blocks)
@@ -195,7 +196,40 @@ def test_bad_dask_input(client):
         SoftmaxRegressionClassifier(label_smoothing=0.1).fit(dX, dy)
     with pytest.raises(ValueError, match="offset is not supported"):
         est.predict_proba(dX, offset=np.zeros((600, 3)))
+    with pytest.raises(ValueError, match="solver='sgd' runs on in-memory data only"):
+        SoftmaxRegressionClassifier(solver="sgd").fit(dX, dy)
+    with pytest.raises(TypeError, match="partial_fit takes in-memory batches"):
+        est.partial_fit(dX, dy)
     np.testing.assert_array_equal(est.coef_, before)  # a failed refit changes nothing
+
+
+def test_fit_reports_as_in_memory(client, capsys):
+    """The Dask fit stores what a fit in memory stores (``convergence_``, ``n_iter_``),
+    stops by the same rule, and logs its progress with ``verbose``."""
+    X, y, w = make_data()
+    ref = SoftmaxRegressionClassifier(solver="lbfgs").fit(X, y, w)
+    est = SoftmaxRegressionClassifier(solver="lbfgs", verbose=1).fit(*to_dask(X, y, w, False))
+    assert est.convergence_.keys() == ref.convergence_.keys()
+    assert est.convergence_["converged"] and ref.convergence_["converged"]
+    assert est.convergence_["suboptimality_estimate"] <= est.tol
+    assert est.convergence_["gradient_norm"] <= est.tol
+    assert abs(int(est.n_iter_[0]) - int(ref.n_iter_[0])) <= 2
+    assert est.optimizer_state_ is None and est._n_passes > 0
+    out = capsys.readouterr().out
+    assert f"{X.shape[0]} samples, {X.shape[1]} features, 3 classes" in out
+    assert "converged" in out.splitlines()[-1]
+    with pytest.warns(ConvergenceWarning, match="increase max_iter"):
+        short = SoftmaxRegressionClassifier(max_iter=2).fit(*to_dask(X, y, w, False))
+    assert not short.convergence_["converged"]
+
+
+def test_prediction_methods_keep_their_signatures():
+    import inspect
+
+    for method in ("predict", "predict_proba", "predict_log_proba", "decision_function"):
+        fn = getattr(SoftmaxRegressionClassifier, method)
+        assert list(inspect.signature(fn).parameters) == ["self", "X", "offset"]
+        assert fn.__name__ == method and "Parameters" in fn.__doc__
 
 
 def test_import_and_missing_scheduler_messages():
@@ -298,3 +332,33 @@ def test_bench_dask_runs_on_the_cluster(client, tmp_path):
             r["compute_s"] + line["fixed_s"] + line["per_chunk_s"] * 1e12 / 128e6
         )
     assert "Projection" in bench_dask.markdown(result)
+
+
+def test_callbacks_are_skipped_on_dask_data_with_a_warning(client):
+    pytest.importorskip("sklearn.callback", reason="scikit-learn < 1.9 has no callbacks")
+
+    class Recorder:
+        def __init__(self):
+            self.hooks = []
+
+        def setup(self, estimator, context):
+            self.hooks.append("setup")
+
+        def on_fit_task_begin(self, estimator, context, **kwargs):
+            self.hooks.append("begin")
+
+        def on_fit_task_end(self, estimator, context, **kwargs):
+            self.hooks.append("end")
+
+        def teardown(self, estimator, context):
+            self.hooks.append("teardown")
+
+    X, y, w = make_data()
+    rec = Recorder()
+    est = SoftmaxRegressionClassifier().set_callbacks(rec)
+    with pytest.warns(UserWarning, match="not run when fitting on dask collections"):
+        est.fit(*to_dask(X, y, w, False))
+    assert "begin" not in rec.hooks and est.convergence_["converged"]
+    rec.hooks.clear()
+    est.fit(X, y, w)  # in memory, they run
+    assert rec.hooks.count("begin") > 1

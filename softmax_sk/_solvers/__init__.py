@@ -1,8 +1,11 @@
 """Solvers: each takes an ``Objective`` (``_base.Objective``) and returns a ``SolverResult``.
 
-A solver is a function ``solve(obj, x0, *, tol, max_iter, verbose, **options)``
+A solver is a function
+``solve(obj, x0, *, tol, max_iter, verbose, on_iteration=None, **options)``
 that uses only the names of the objective it lists in its module's ``NEEDS`` and
-knows nothing of the estimator or of softmax. Adding one is a new module and
+knows nothing of the estimator or of softmax. It reports each iteration through
+``_base.Monitor``: to ``on_iteration``, the caller's hook, or as lines on stdout
+when ``verbose`` and there is no hook. Adding one is a new module and
 one entry in ``SOLVERS``.
 """
 
@@ -16,15 +19,15 @@ class Solver(NamedTuple):
     function: object
     handles_l1: bool  # whether it minimises objectives with an L1 term
     needs: frozenset  # the names of the objective it uses
-    options: tuple = ()  # keyword options it takes besides tol, max_iter, verbose
+    options: tuple = ()  # keyword options besides tol, max_iter, verbose, on_iteration
 
 
 # "owlqn" is the orthant-wise mode of the L-BFGS code; "lbfgs" refuses an L1 term,
 # as scikit-learn's does.
 SOLVERS = {
-    "lbfgs": Solver(_lbfgs.lbfgs, False, _lbfgs.NEEDS, ("refresh_every",)),
-    "newton-cg": Solver(_newton.newton_cg, True, _newton.NEEDS),
-    "owlqn": Solver(_lbfgs.lbfgs, True, _lbfgs.NEEDS, ("refresh_every",)),
+    "lbfgs": Solver(_lbfgs.lbfgs, False, _lbfgs.NEEDS, ("refresh_every", "target")),
+    "newton-cg": Solver(_newton.newton_cg, True, _newton.NEEDS, ("target",)),
+    "owlqn": Solver(_lbfgs.lbfgs, True, _lbfgs.NEEDS, ("refresh_every", "target")),
 }
 
 # Up to this many coefficients a Newton iteration (CG on Hessian-vector

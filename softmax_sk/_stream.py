@@ -1,0 +1,213 @@
+"""The estimator's side of stochastic fitting: ``fit(solver="sgd")`` and ``partial_fit``.
+
+The optimizer itself is ``_stochastic``; this module turns the estimator's
+parameters into its options, holds out the early-stopping split, validates a
+``partial_fit`` call against the classes fixed on the first one, and reads
+``C`` for a stream (see ``partial_fit``).
+"""
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import column_or_1d, validate_data
+
+from . import _sampled, _stochastic, _targets
+from ._engine import resolve_threads
+from ._layout import Layout
+from ._penalty import ElasticNet
+
+# batch_size="auto": rows per minibatch (fewer when the data has fewer).
+_AUTO_BATCH = 256
+
+
+def options(est, n_samples):
+    """``(batch_size, shuffle)`` for ``n_samples`` rows from the estimator's parameters."""
+    batch = _AUTO_BATCH if est.batch_size == "auto" else int(est.batch_size)
+    return max(1, min(batch, n_samples)), bool(est.shuffle)
+
+
+def fresh_state(est, layout):
+    """A new optimizer state; ``eta0="auto"``: 0.1 for SVRG's preconditioned steps, 1.0
+    for the sampled softmax's AdaGrad (benchmarks/results/sgd.md, sampled.md)."""
+    eta0 = est.eta0
+    if eta0 == "auto":
+        eta0 = 1.0 if _sampled.applies(est.n_sampled_classes, layout) else 0.1
+    return _stochastic.init(eta0, est.random_state)
+
+
+def fit_sgd(est, data, layout, penalty, x0, *, scales, n_threads):
+    """``fit(solver="sgd")`` on ``data`` (``_stochastic.Rows``): ``(SolverResult, state)``.
+
+    With ``early_stopping``, a ``validation_fraction`` of the rows is held out
+    (stratified where every class has enough rows; drawn with ``random_state``);
+    the penalty is then that of the remaining rows' weight, and the fit stops
+    when the held-out accuracy (against the most probable target class) has not
+    improved by more than ``tol`` for ``n_iter_no_change`` epochs.
+    """
+    stop_early = None
+    if est.early_stopping:
+        train, val = _split(est, _labels(data))
+        stop_early = _NoImprovement(layout, data.take(val), float(est.tol), est.n_iter_no_change)
+        data = data.take(train)
+        penalty = ElasticNet.from_C(
+            est.C, est.l1_ratio, data.weights, layout.penalized(), scales=scales
+        )
+    batch_size, shuffle = options(est, data.X.shape[0])
+    if _sampled.applies(est.n_sampled_classes, layout):
+        _sampled.check_rows(data)
+        return _sampled.fit(
+            data.X, data.y, data.weights, layout, x0, fresh_state(est, layout), penalty=penalty,
+            batch_size=batch_size, shuffle=shuffle, n_sampled=int(est.n_sampled_classes),
+            sampler=est.sampler, max_iter=int(est.max_iter), verbose=int(est.verbose),
+            stop_early=stop_early,
+        )  # fmt: skip
+    return _stochastic.fit(
+        data,
+        layout,
+        x0,
+        fresh_state(est, layout),
+        penalty=penalty,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        adaptive=est.learning_rate == "adaptive",
+        max_iter=int(est.max_iter),
+        tol=float(est.tol),
+        verbose=int(est.verbose),
+        n_threads=n_threads,
+        stop_early=stop_early,
+    )
+
+
+def _labels(data):
+    """Each row's class: its label, or its most probable target class."""
+    return data.y if data.y.ndim == 1 else np.argmax(data.y, axis=1)
+
+
+def _split(est, y_idx):
+    """Training and validation rows: stratified, or plainly shuffled when some class has
+    too few rows to appear on both sides."""
+    rows = np.zeros((y_idx.size, 1))
+    kwargs = {"test_size": est.validation_fraction, "random_state": est.random_state}
+    try:
+        return next(StratifiedShuffleSplit(**kwargs).split(rows, y_idx))
+    except ValueError:
+        return next(ShuffleSplit(**kwargs).split(rows))
+
+
+class _NoImprovement:
+    """Early stopping: True once the held-out accuracy has not improved by more than
+    ``tol`` for ``patience`` epochs in a row."""
+
+    def __init__(self, layout, held_out, tol, patience):
+        self.layout, self.held_out, self.y = layout, held_out, _labels(held_out)
+        self.tol, self.patience = tol, patience
+        self.best, self.waited = -np.inf, 0
+
+    def __call__(self, w):
+        coef, intercept = self.layout.unpack(w, self.held_out.X.dtype)
+        z, _ = self.layout.logits(self.held_out.X, coef, intercept)
+        if self.held_out.offset is not None:
+            z = z + self.held_out.offset
+        score = float(np.mean(z.argmax(axis=1) == self.y))
+        if score > self.best + self.tol:
+            self.best, self.waited = score, 0
+            return False
+        self.waited += 1
+        return self.waited >= self.patience
+
+
+def partial_fit(est, X, y, classes, sample_weight, *, checks):
+    """One pass of the stochastic solver over a batch; sets the fitted attributes.
+
+    ``checks`` is the estimator module's ``(reject_multioutput, check_sample_weight)``.
+    """
+    reject_multioutput, check_sample_weight = checks
+    first = not hasattr(est, "classes_")
+    X, y = validate_data(
+        est, X, y, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32],
+        multi_output=True, reset=first,
+    )  # fmt: skip
+    reject_multioutput(y)
+    y = column_or_1d(y, warn=True)
+    check_classification_targets(y)
+    all_classes = _stream_classes(est, classes, first)
+    y_idx = np.searchsorted(all_classes, y)
+    unknown = (y_idx >= all_classes.size) | (
+        all_classes[np.minimum(y_idx, all_classes.size - 1)] != y
+    )
+    if unknown.any():
+        raise ValueError(
+            f"y contains the label {y[unknown][0].tolist()!r}, which is not among the classes "
+            f"{all_classes.tolist()} fixed on the first call to partial_fit. Pass every "
+            "label the stream can contain as classes= on the first call."
+        )
+    sample_weight = check_sample_weight(sample_weight, X.shape[0])
+    K, eps = all_classes.size, float(est.label_smoothing)
+    totals = _targets.class_totals(y_idx, None, sample_weight, K, eps)
+    targets = _targets.resolve(
+        y_idx, None, K, sample_weight, est._class_weights(all_classes, totals), eps
+    )
+    weights = targets.weights
+    data = _stochastic.Rows(X, targets.y, weights, None, targets.smoothing)
+    total = float(weights.sum())
+    if not (total > 0 and np.isfinite(total)):
+        raise ValueError(
+            "The sample weights times the class weights of this batch sum to "
+            f"{total}; they must have a positive, finite sum."
+        )
+
+    layout = Layout(X.shape[1], all_classes.size, bool(est.fit_intercept))
+    fitted = not first and layout.fits(getattr(est, "coef_", None), est.classes_, all_classes)
+    w = layout.pack(est.coef_, est.intercept_) if fitted else layout.zeros()
+    state = getattr(est, "optimizer_state_", None) if fitted else None
+    if state is None:
+        state = fresh_state(est, layout)
+    # C is read per unit of weight seen so far (this batch included).
+    penalty = ElasticNet.from_C(
+        est.C, est.l1_ratio, np.array([state.seen + total]), layout.penalized()
+    )
+    batch_size, shuffle = options(est, X.shape[0])
+    if _sampled.applies(est.n_sampled_classes, layout):
+        _sampled.check_rows(data)
+        w, state = _sampled.sampled_pass(
+            _stochastic.rows_of(X), y_idx, weights, layout, w,
+            _sampled.init_state(state, layout)._replace(seen=state.seen + total),
+            penalty=penalty, batch_size=batch_size, shuffle=shuffle,
+            n_sampled=int(est.n_sampled_classes), sampler=est.sampler,
+        )  # fmt: skip
+        return all_classes, layout.unpack(w, X.dtype), state
+    w, state, _ = _stochastic.one_pass(
+        data, layout, w, state, penalty=penalty, batch_size=batch_size,
+        shuffle=shuffle, n_threads=threads(est, X, layout),
+    )  # fmt: skip
+    return all_classes, layout.unpack(w, X.dtype), state
+
+
+def threads(est, X, layout):
+    """Threads for the anchor passes, as ``fit`` chooses them (``n_jobs``)."""
+    return resolve_threads(est.n_jobs, sp.issparse(X) or layout.n_classes > 32)
+
+
+def _stream_classes(est, classes, first):
+    """The stream's classes: ``classes`` on the first call, checked against ``classes_`` later."""
+    if first:
+        if classes is None:
+            raise ValueError(
+                "classes must be passed on the first call to partial_fit: every label "
+                "the stream can contain, e.g. classes=np.unique(y_all)."
+            )
+        classes = np.unique(column_or_1d(classes))
+        if classes.size < 2:
+            raise ValueError(
+                f"classes={classes.tolist()} has fewer than 2 distinct labels; softmax "
+                "regression needs at least 2."
+            )
+        return classes
+    if classes is not None and not np.array_equal(np.unique(classes), est.classes_):
+        raise ValueError(
+            f"classes={np.unique(classes).tolist()} is not the same as the classes_ "
+            f"{est.classes_.tolist()} of the fitted model: classes are fixed by the first "
+            "call to partial_fit (or by fit)."
+        )
+    return est.classes_

@@ -1,0 +1,112 @@
+"""The default fit stops within 1e-4 (relative) of the optimum on the kinds of problem
+where a gradient-only rule stopped early, and says how it stopped (issue #20)."""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+from scipy.special import softmax as scipy_softmax
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+
+from softmax_sk import SoftmaxRegressionClassifier
+
+
+def _teacher(X, n_classes, rng, sharpness=3.0):
+    W = rng.normal(size=(X.shape[1], n_classes)) * sharpness / np.sqrt(X.shape[1])
+    p = scipy_softmax(X @ W, axis=1)
+    return np.minimum((p.cumsum(axis=1) < rng.random((X.shape[0], 1))).sum(axis=1), n_classes - 1)
+
+
+def _objective(model, X, y, C):
+    """scikit-learn's objective C * sum CE + ||W||^2 / 2, in float64, from coef_ alone."""
+    z = X @ model.coef_.T.astype(np.float64) + model.intercept_
+    if z.shape[1] == 1:
+        z = np.column_stack([np.zeros(len(y)), z])
+    idx = np.searchsorted(model.classes_, y)
+    ce = logsumexp(z, axis=1) - z[np.arange(len(y)), idx]
+    return C * ce.sum() + 0.5 * float(np.sum(model.coef_.astype(np.float64) ** 2))
+
+
+def _kind(name):
+    """Small versions of benchmarks/bench_defaults.py's kinds: (X, y, C)."""
+    rng = np.random.default_rng(0)
+    if name == "many_classes":  # lbfgs: 33 x 100 coefficients
+        X = rng.normal(size=(2000, 32))
+        return X, _teacher(X, 100, rng), 1.0
+    if name == "rare_class":  # one sample of a class among 30,000: gradient 1/n < tol
+        X = rng.normal(size=(30_000, 5))
+        y = _teacher(X, 3, rng)
+        y[0] = 3
+        return X, y, 1.0
+    if name == "weak_penalty":  # near-separable (a sharp teacher) and C = 1e6
+        X = rng.normal(size=(1500, 20))
+        return X, _teacher(X, 5, rng, sharpness=30.0), 1e6
+    if name == "unscaled":  # offsets and scales from 1e-2 to 1e2
+        Z = rng.normal(size=(1500, 10))
+        scales = np.logspace(-2, 2, 10)
+        return Z * scales + rng.uniform(-5, 5, size=10) * scales, _teacher(Z, 4, rng), 1.0
+    raise ValueError(name)
+
+
+def _reference(X, y, C):
+    """The optimum's objective: scikit-learn at tol=1e-10, cross-checked with our own."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = LogisticRegression(C=C, solver="newton-cg", tol=1e-10, max_iter=1000).fit(X, y)
+    ours = SoftmaxRegressionClassifier(C=C, tol=1e-10, max_iter=10_000).fit(X, y)
+    f_ref, f_ours = _objective(ref, X, y, C), _objective(ours, X, y, C)
+    assert f_ours == pytest.approx(f_ref, rel=1e-7)
+    return min(f_ref, f_ours)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kind", ["many_classes", "rare_class", "weak_penalty", "unscaled"])
+def test_default_fit_is_within_1e_4_of_the_optimum(kind, dtype):
+    X, y, C = _kind(kind)
+    X = X.astype(dtype)
+    f_star = _reference(X.astype(np.float64), y, C)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = SoftmaxRegressionClassifier(C=C).fit(X, y)
+    subopt = (_objective(clf, X.astype(np.float64), y, C) - f_star) / f_star
+    assert subopt <= 1e-4
+    assert clf.convergence_["converged"]
+    # The estimate the rule used bounds the true suboptimality (it is meant to).
+    assert clf.convergence_["suboptimality_estimate"] >= 0.5 * subopt
+
+
+def test_gradient_rule_alone_stops_early_on_a_weak_penalty():
+    """The defect the new rule fixes, kept visible: with the rule of 0.1 (gradient
+    alone) the default fit stops far above 1e-4."""
+    X, y, C = _kind("weak_penalty")
+    f_star = _reference(X, y, C)
+    old = SoftmaxRegressionClassifier(C=C)
+    old._stopping = "gradient"
+    old.fit(X, y)
+    assert (_objective(old, X, y, C) - f_star) / f_star > 1e-2
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "newton-cg", "owlqn"])
+def test_max_iter_cut_warns_with_the_estimated_suboptimality(solver):
+    X, y, C = _kind("weak_penalty")
+    with pytest.warns(ConvergenceWarning, match=r"estimated to be .* above the optimum") as rec:
+        clf = SoftmaxRegressionClassifier(C=C, solver=solver, max_iter=3).fit(X, y)
+    message = str(rec[0].message)
+    assert "increase max_iter" in message
+    conv = clf.convergence_
+    assert not conv["converged"] and conv["suboptimality_estimate"] > 1e-4
+    assert f"{conv['suboptimality_estimate']:.2g}" in message
+    assert conv["gradient_norm"] > 0 and conv["message"] == "maximum number of iterations reached"
+
+
+def test_explicit_tol_bounds_gradient_and_estimate():
+    """tol keeps its meaning for the gradient and also bounds the estimate; a looser
+    tol stops no later, a tighter one no earlier."""
+    X, y, C = _kind("unscaled")  # mean loss ~0.9: the estimate takes part at every tol
+    fits = {tol: SoftmaxRegressionClassifier(C=C, tol=tol).fit(X, y) for tol in (1e-2, 1e-4, 1e-8)}
+    for tol, clf in fits.items():
+        assert clf.convergence_["gradient_norm"] <= tol
+        assert clf.convergence_["suboptimality_estimate"] <= tol
+    assert fits[1e-2].n_iter_[0] <= fits[1e-4].n_iter_[0] <= fits[1e-8].n_iter_[0]
