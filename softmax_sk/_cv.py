@@ -132,7 +132,7 @@ class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
         ``refit=True``.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Feature names, when X has string column names.
 
     See Also
@@ -155,6 +155,11 @@ class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
     >>> clf.predict(X[:2])
     array([0, 0])
     """
+
+    # The HTML repr links to this class's API page, as the classifier's does.
+    _doc_link_module = SoftmaxRegressionClassifier._doc_link_module
+    _doc_link_template = SoftmaxRegressionClassifier._doc_link_template
+
 
     _parameter_constraints = {
         "Cs": [Interval(Integral, 1, None, closed="left"), "array-like"],

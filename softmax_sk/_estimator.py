@@ -977,9 +977,9 @@ class SoftmaxRegressionClassifier(
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
-        # Dense X on its own device (see _xp); label smoothing, like probability targets
-        # and offsets, is fitted on the host only.
-        tags.array_api_support = not self.label_smoothing
+        # Dense X on its own device (see _xp); label smoothing (like probability targets
+        # and offsets) and the stochastic solver run on the host only.
+        tags.array_api_support = not self.label_smoothing and self.solver != "sgd"
         tags.classifier_tags.multi_label = False
         # Without an intercept every decision boundary passes through the origin,
         # so off-centre data (scikit-learn's blobs) cannot be scored well.

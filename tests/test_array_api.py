@@ -368,3 +368,4 @@ def test_targets_offsets_and_smoothing_with_dispatch_say_they_need_numpy():
     # ... and the tag says so, so scikit-learn's array-API checks skip that configuration
     assert SoftmaxRegressionClassifier().__sklearn_tags__().array_api_support
     assert not SoftmaxRegressionClassifier(label_smoothing=0.1).__sklearn_tags__().array_api_support
+    assert not SoftmaxRegressionClassifier(solver="sgd").__sklearn_tags__().array_api_support
