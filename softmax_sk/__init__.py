@@ -3,6 +3,7 @@
 from ._cv import SoftmaxRegressionCV
 from ._estimator import SoftmaxRegressionClassifier
 from ._inference import InferenceResults, MarginalEffects
+from ._path import grouped_lasso_path
 from ._persistence import TRUSTED_TYPES
 from ._show_versions import show_versions
 from ._softmax import log_softmax, logsumexp, softmax
@@ -14,6 +15,7 @@ __all__ = [
     "SoftmaxRegressionCV",
     "InferenceResults",
     "MarginalEffects",
+    "grouped_lasso_path",
     "log_softmax",
     "logsumexp",
     "show_versions",

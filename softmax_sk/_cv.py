@@ -160,7 +160,6 @@ class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
     _doc_link_module = SoftmaxRegressionClassifier._doc_link_module
     _doc_link_template = SoftmaxRegressionClassifier._doc_link_template
 
-
     _parameter_constraints = {
         "Cs": [Interval(Integral, 1, None, closed="left"), "array-like"],
         "l1_ratios": ["array-like", None],

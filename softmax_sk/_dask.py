@@ -81,6 +81,9 @@ def reject_unsupported(est, y_proba, offset, fitting=True):
             ("y_proba", y_proba is not None),
             ("offset", offset is not None),
             ("label_smoothing", fitting and est.label_smoothing > 0),
+            ("coef_bounds", fitting and est.coef_bounds is not None),
+            ("intercept_bounds", fitting and est.intercept_bounds is not None),
+            ("l1_type='grouped'", fitting and est.l1_type == "grouped"),
         )
         if used
     ]

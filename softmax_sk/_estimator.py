@@ -22,13 +22,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from . import _inference, _stochastic, _stream, _targets, _xp
+from . import _bounds, _inference, _stochastic, _stream, _targets, _xp
 from ._callbacks import CallbackSupportMixin, FitCallbacks
 from ._engine import resolve_threads
 from ._layout import Layout
 from ._loss import SoftmaxLoss
 from ._objective import Objective
 from ._penalty import ElasticNet
+from ._penalty_group import GroupLasso
 from ._progress import ProgressLog
 from ._sampled import SAMPLERS
 from ._softmax import _scaled_logits, _scaled_softmax
@@ -94,15 +95,39 @@ class SoftmaxRegressionClassifier(
         class's share of a sample's loss is weighed: ``sum_k cw_k t_ik CE_ik``,
         as ``M`` samples of the matching labels would weigh; ``'balanced'``
         counts each class's total target probability.
-    solver : {'auto', 'lbfgs', 'newton-cg', 'owlqn', 'sgd'}, default='auto'
+    l1_type : {'elementwise', 'grouped'}, default='elementwise'
+        The L1 term of ``l1_ratio``: ``'elementwise'`` is ``||W||_1``;
+        ``'grouped'`` is ``sum_j ||W[:, j]||_2``, the L2 norm of each feature's
+        coefficients over the classes (glmnet's ``type.multinomial="grouped"``),
+        which keeps or drops a feature for every class at once: dropped
+        features are exact zero columns of ``coef_``. See
+        ``softmax_sk.grouped_lasso_path`` for the ``C`` where features enter.
+    coef_bounds : (lower, upper) or None, default=None
+        Box constraints on ``coef_``: each side a scalar or an array that
+        broadcasts to ``coef_``'s shape, ``-np.inf``/``np.inf`` for none;
+        ``(0, np.inf)`` makes every coefficient non-negative. Two classes: the
+        one row of ``coef_`` (``classes_[1]`` against ``classes_[0]``); more:
+        each class's coefficients in the symmetric parameterisation (see the
+        README). Coefficients on a bound equal it exactly.
+    intercept_bounds : (lower, upper) or None, default=None
+        Box constraints on ``intercept_``, as ``coef_bounds`` (a separate
+        parameter, as in Spark, since the shapes differ); needs
+        ``fit_intercept=True``.
+    solver : {'auto', 'lbfgs', 'newton-cg', 'owlqn', 'lbfgsb', 'proxqn', 'proxnewton', \
+'sgd'}, default='auto'
         ``'lbfgs'`` (L-BFGS, L2 or no penalty), ``'newton-cg'`` (truncated
         Newton with Hessian-vector products), ``'owlqn'`` (orthant-wise
-        L-BFGS; it and ``'newton-cg'`` handle ``l1_ratio > 0``). ``'auto'``
-        picks ``'newton-cg'`` for at most 1000 coefficients and for sparse X
-        without an L1 term, else ``'owlqn'`` with an L1 term and ``'lbfgs'``
+        L-BFGS; it and ``'newton-cg'`` handle ``l1_ratio > 0``),
+        ``'lbfgsb'`` (projected L-BFGS: bounds, with any elementwise
+        penalty), ``'proxqn'`` and ``'proxnewton'`` (proximal quasi-Newton
+        and proximal Newton: the grouped lasso, or any unbounded penalty).
+        ``'auto'`` picks, for the grouped lasso, ``'proxnewton'`` for at most
+        200 coefficients and ``'proxqn'`` above; with bounds ``'lbfgsb'``;
+        otherwise ``'newton-cg'`` for at most 1000 coefficients and for sparse
+        X without an L1 term, else ``'owlqn'`` with an L1 term and ``'lbfgs'``
         without. ``'sgd'``: minibatch proximal SVRG on the same objective
-        (every penalty; exact zeros under L1), the update ``partial_fit``
-        takes; see ``softmax_sk._stochastic``.
+        (every elementwise penalty; exact zeros under L1; no bounds), the
+        update ``partial_fit`` takes; see ``softmax_sk._stochastic``.
     max_iter : int, default=100
         Maximum number of solver iterations (epochs for ``'sgd'``).
     tol : float, default=1e-4
@@ -253,6 +278,9 @@ class SoftmaxRegressionClassifier(
         C=1.0,
         *,
         l1_ratio=0.0,
+        l1_type="elementwise",
+        coef_bounds=None,
+        intercept_bounds=None,
         fit_intercept=True,
         class_weight=None,
         solver="auto",
@@ -275,6 +303,9 @@ class SoftmaxRegressionClassifier(
     ):
         self.C = C
         self.l1_ratio = l1_ratio
+        self.l1_type = l1_type
+        self.coef_bounds = coef_bounds
+        self.intercept_bounds = intercept_bounds
         self.fit_intercept = fit_intercept
         self.class_weight = class_weight
         self.solver = solver
@@ -304,6 +335,9 @@ class SoftmaxRegressionClassifier(
     _parameter_constraints = {
         "C": [Interval(Real, 0, None, closed="right")],
         "l1_ratio": [Interval(Real, 0, 1, closed="both")],
+        "l1_type": [StrOptions({"elementwise", "grouped"})],
+        "coef_bounds": [tuple, list, None],
+        "intercept_bounds": [tuple, list, None],
         "fit_intercept": ["boolean"],
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "solver": [StrOptions({"auto", "sgd", *SOLVERS})],
@@ -419,10 +453,17 @@ class SoftmaxRegressionClassifier(
         heavy = sp.issparse(X) or classes.size > 32
         n_threads = resolve_threads(self.n_jobs, heavy)
         scales = (sw_scale, cw_scale)
-        penalty = ElasticNet.from_C(
-            self.C, self.l1_ratio, weights, layout.penalized(), scales=scales
+        grouped = self.l1_type == "grouped"
+        scaling = (self.C, self.l1_ratio, weights, layout.penalized())
+        if grouped:
+            penalty = GroupLasso.from_C(*scaling, layout.k, scales=scales)
+        else:
+            penalty = ElasticNet.from_C(*scaling, scales=scales)
+        dtype = _xp.numpy_dtype(X, xp)
+        bounds = _bounds.flat_bounds(self.coef_bounds, self.intercept_bounds, layout, dtype)
+        solver = self._resolve_solver(
+            layout.size, penalty.has_l1, sp.issparse(X), bounds is not None, grouped
         )
-        solver = self._resolve_solver(layout.size, penalty.has_l1, sp.issparse(X))
         if solver == "sgd":
             if xp is not None:
                 raise ValueError(
@@ -453,7 +494,8 @@ class SoftmaxRegressionClassifier(
             penalty,
             classes,
             layout=layout,
-            dtype=_xp.numpy_dtype(X, xp),
+            dtype=dtype,
+            bounds=bounds,
             advice=lambda coef, intercept: self._data_advice(X, labels, layout, coef, intercept),
             callbacks=callbacks,
             data=(X, y, user_weight),
@@ -474,6 +516,7 @@ class SoftmaxRegressionClassifier(
         advice,
         callbacks,
         data,
+        bounds=None,
         where=(None, None, None),
         y_proba=False,
         offset=False,
@@ -487,11 +530,14 @@ class SoftmaxRegressionClassifier(
         ``data``: ``(X, y, sample_weight)`` as passed to ``fit``, for the progress log
         and the callbacks, which a fit on Dask collections skips (``callbacks=None``).
         ``where``: the namespace and device of X and the labels as given, where the
-        fitted attributes go. ``y_proba``, ``offset``: whether the fit had them.
+        fitted attributes go. ``bounds``: the flat ``(lower, upper)`` box or None.
+        ``y_proba``, ``offset``: whether the fit had them.
         """
         xp, device, y_in = where
         X, y, user_weight = data
         x0 = self._warm_start_coefs(classes, layout)
+        if bounds is not None:  # a warm start from outside the box starts on it
+            x0 = np.clip(x0, *bounds)
         state, n_passes = None, None
         log = ProgressLog(solver, self.verbose) if self.verbose > 0 else None
         if log is not None:
@@ -513,7 +559,7 @@ class SoftmaxRegressionClassifier(
         if solver == "sgd":
             result, state = loss(x0)
         else:
-            obj = Objective(loss, penalty)
+            obj = Objective(loss, penalty, bounds)
             entry = SOLVERS[solver]
 
             def on_iteration(*report):
@@ -554,7 +600,7 @@ class SoftmaxRegressionClassifier(
         self.solver_ = solver
         self.optimizer_state_ = state
         self._n_passes = n_passes
-        self._remember_fit_params(y_proba=y_proba, offset=offset)
+        self._remember_fit_params(y_proba=y_proba, offset=offset, bounded=bounds is not None)
         if callbacks is not None:
             callbacks.end()
         return self
@@ -659,9 +705,26 @@ class SoftmaxRegressionClassifier(
     def _target(self):
         return None if self._stopping == "gradient" else float(self.tol)
 
-    def _resolve_solver(self, n_coefs, has_l1, sparse):
+    def _resolve_solver(self, n_coefs, has_l1, sparse, bounded=False, grouped=False):
+        if bounded and grouped and has_l1:
+            raise ValueError(
+                "coef_bounds and intercept_bounds cannot be combined with the grouped "
+                "lasso (l1_type='grouped' with l1_ratio > 0): use l1_type='elementwise', "
+                "or no bounds."
+            )
         if self.solver == "auto":
-            return choose_solver(n_coefs, has_l1, sparse)
+            return choose_solver(n_coefs, has_l1, sparse, bounded, grouped)
+        for needed, flag, what in (
+            (grouped and has_l1, "handles_grouped", "the grouped lasso (l1_type='grouped')"),
+            (bounded, "handles_bounds", "coef_bounds or intercept_bounds"),
+        ):
+            entry = SOLVERS.get(self.solver)  # None: sgd, which handles neither
+            if needed and not getattr(entry, flag, False):
+                able = [name for name, entry in SOLVERS.items() if getattr(entry, flag)]
+                raise ValueError(
+                    f"solver={self.solver!r} does not handle {what}: use solver='auto' "
+                    f"or one of {able}."
+                )
         if has_l1 and self.solver != "sgd" and not SOLVERS[self.solver].handles_l1:
             l1_solvers = [name for name, entry in SOLVERS.items() if entry.handles_l1]
             raise ValueError(
@@ -938,6 +1001,12 @@ class SoftmaxRegressionClassifier(
         """
         check_is_fitted(self)
         _targets.refuse_for_inference(getattr(self, "_fitted_with", {}))
+        if getattr(self, "_fitted_with", {}).get("bounded"):
+            raise ValueError(
+                "inference() needs an unconstrained fit, but this model was fitted with "
+                "coef_bounds/intercept_bounds: at an active bound the usual standard errors "
+                "do not apply. Refit with coef_bounds=None and intercept_bounds=None."
+            )
         _xp.require_host_model(self, "inference")
         X = validate_data(
             self, X, accept_sparse=_SPARSE_FORMATS, dtype=_xp.float_dtypes(None), reset=False
@@ -982,8 +1051,11 @@ class SoftmaxRegressionClassifier(
         tags.array_api_support = not self.label_smoothing and self.solver != "sgd"
         tags.classifier_tags.multi_label = False
         # Without an intercept every decision boundary passes through the origin,
-        # so off-centre data (scikit-learn's blobs) cannot be scored well.
-        tags.classifier_tags.poor_score = not self.fit_intercept
+        # so off-centre data (scikit-learn's blobs) cannot be scored well; nor can
+        # data that needs a sign the coefficient bounds forbid.
+        tags.classifier_tags.poor_score = not self.fit_intercept or _bounds.fixes_a_sign(
+            self.coef_bounds
+        )
         return tags
 
 

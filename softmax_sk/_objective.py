@@ -1,20 +1,25 @@
 """The penalised objective as the callables the solvers take.
 
-It joins a data term (``_loss.SoftmaxLoss``) and a penalty
-(``_penalty.ElasticNet``): the *smooth* part is the data term plus the L2 term;
-the L1 term, if any, is left to the solvers that handle it (``l1_value``,
-``min_norm_subgradient``). It also counts data passes, the cost unit the
-benchmarks report: one ``fun_grad`` or ``fun`` is one pass, one Hessian-vector
-product is one pass. It satisfies ``_solvers.Objective``.
+It joins a data term (``_loss.SoftmaxLoss``), a penalty
+(``_penalty.ElasticNet`` or ``_penalty_group.GroupLasso``) and, optionally, box
+constraints on the coefficients (``_bounds``): the *smooth* part is the data
+term plus the L2 term; the L1 term, if any, is left to the solvers that handle
+it (``l1_value``, ``prox``, ``min_norm_subgradient``), and so are the bounds.
+It also counts data passes, the cost unit the benchmarks report: one
+``fun_grad`` or ``fun`` is one pass, one Hessian-vector product is one pass.
+It satisfies ``_solvers.Objective``.
 """
 
 import numpy as np
 
+from . import _bounds
+
 
 class Objective:
-    def __init__(self, loss, penalty):
+    def __init__(self, loss, penalty, bounds=None):
         self.loss = loss
         self.penalty = penalty
+        self.bounds = bounds  # (lower, upper) flat float64 arrays, or None
         self.n_passes = 0
         # Relative precision of objective values: the per-row losses are computed in
         # X's dtype (their float64 sum adds no error of its own).
@@ -58,5 +63,13 @@ class Objective:
     def l1_value(self, w):
         return self.penalty.l1_value(w)
 
+    def prox(self, w, step):
+        return self.penalty.prox(w, step)
+
     def min_norm_subgradient(self, w, grad_smooth):
-        return self.penalty.min_norm_subgradient(w, grad_smooth)
+        """The minimum-norm element of the subdifferential of the objective plus the
+        indicator of the box ``bounds`` (an elementwise penalty there)."""
+        if self.bounds is None:
+            return self.penalty.min_norm_subgradient(w, grad_smooth)
+        l1 = np.where(self.penalized, self.penalty.l1, 0.0)
+        return _bounds.min_norm_subgradient(w, grad_smooth, l1, *self.bounds)

@@ -46,8 +46,7 @@ from sklearn.utils import check_random_state
 from ._engine import single_threaded_blas
 from ._loss import SoftmaxLoss
 from ._objective import Objective
-from ._solvers._base import SolverResult, is_flat, max_norm
-from ._solvers._lbfgs import _two_loop
+from ._solvers._base import SolverResult, is_flat, max_norm, two_loop
 
 # learning_rate="adaptive": the step grows by this factor after an epoch that lowered
 # the objective, and halves (the epoch undone) after one that did not. Chosen against
@@ -123,7 +122,7 @@ def update(grad, state, w, *, precond, penalty, pairs=()):
     """
     step = state.eta / precond
     if pairs:
-        w_new = w - state.eta * _two_loop(grad, pairs, precond)
+        w_new = w - state.eta * two_loop(grad, pairs, precond)
     else:
         w_new = w - step * grad
     if penalty.has_l1:

@@ -62,6 +62,31 @@ def run_notebook(path, after_cell=None):
     return namespace
 
 
+def reference_objective(W, b, X, y, s, C, l1_ratio, grouped=False):
+    """scikit-learn's objective ``C sum_i s_i CE_i + (1 - r)/2 ||W||^2 + r P(W)``, from its
+    definition (``P``: ``||W||_1``, or ``sum_j ||W[:, j]||_2`` when ``grouped``), and the
+    gradient of its smooth part (all but ``r P``) in ``W`` and in ``b``.
+
+    ``W`` has one row per free class; one row means two classes, class 0's logit fixed at 0.
+    """
+    from scipy.special import logsumexp
+    from scipy.special import softmax as softmax_
+
+    X = X.toarray() if hasattr(X, "toarray") else np.asarray(X, dtype=np.float64)
+    Z = X @ W.T + b
+    reference = W.shape[0] == 1
+    if reference:
+        Z = np.column_stack([np.zeros(len(X)), Z])
+    n, K = Z.shape
+    ce = logsumexp(Z, axis=1) - Z[np.arange(n), y]
+    R = s[:, None] * (softmax_(Z, axis=1) - np.eye(K)[y])
+    if reference:
+        R = R[:, 1:]
+    P = np.linalg.norm(W, axis=0).sum() if grouped else np.abs(W).sum()
+    f = C * s @ ce + (1 - l1_ratio) / 2 * np.sum(W**2) + l1_ratio * P
+    return f, C * R.T @ X + (1 - l1_ratio) * W, C * R.sum(axis=0)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

@@ -369,3 +369,37 @@ def test_targets_offsets_and_smoothing_with_dispatch_say_they_need_numpy():
     assert SoftmaxRegressionClassifier().__sklearn_tags__().array_api_support
     assert not SoftmaxRegressionClassifier(label_smoothing=0.1).__sklearn_tags__().array_api_support
     assert not SoftmaxRegressionClassifier(solver="sgd").__sklearn_tags__().array_api_support
+
+
+@pytest.mark.parametrize("name", ALL_NAMESPACES)
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(coef_bounds=(0, np.inf), intercept_bounds=(-0.5, 0.5)),  # lbfgsb
+        dict(coef_bounds=(-0.3, 0.3), l1_ratio=0.5, solver="lbfgsb"),
+        dict(l1_type="grouped", l1_ratio=1.0, C=0.05),  # proxnewton
+        # (proxqn stalls on rounding near tol=1e-12, at a gradient of 1e-8 to 1e-10)
+        dict(l1_type="grouped", l1_ratio=0.5, C=0.02, solver="proxnewton"),
+    ],
+)
+def test_bounds_and_grouped_lasso_fit_through_the_host_iterate(name, params):
+    """The solvers keep the iterate on the host, so coefficient bounds and the grouped
+    lasso need nothing of the namespace: the device fit is NumPy's, on the device,
+    with the bounds and the dropped features exact."""
+    xp, device = _namespace(name)
+    X, y = _problem(3, np.float64)
+    ref = _fit(X, y, tol=1e-12, **params)
+    with dispatch():
+        clf = _fit(xp.asarray(X, device=device), xp.asarray(y, device=device), tol=1e-12, **params)
+    assert type(clf.coef_) is type(xp.asarray(X, device=device))
+    coef, intercept = _to_numpy(clf.coef_), _to_numpy(clf.intercept_)
+    scale = np.abs(ref.coef_).max()
+    np.testing.assert_allclose(coef, ref.coef_, rtol=0, atol=1e-9 * scale)
+    np.testing.assert_allclose(intercept, ref.intercept_, rtol=0, atol=1e-9 * scale)
+    if "coef_bounds" in params:
+        lower, upper = params["coef_bounds"]
+        assert coef.min() >= lower and coef.max() <= upper
+        assert (coef == lower).any() or (coef == upper).any()  # a bound is active, exactly
+    else:
+        dropped = ~ref.coef_.any(axis=0)
+        assert dropped.any() and not coef[:, dropped].any()  # whole features, exactly 0

@@ -240,6 +240,17 @@ def test_bench_targets_times_every_contender_against_a_baseline_checkout(tmp_pat
     assert (tmp_path / "targets.md").read_text().count("\n|") == 2 + 4 * len(names)
 
 
+def test_bench_grouped_times_both_grouped_solvers(tmp_path):
+    import bench_grouped
+
+    args = ["--datasets", "synthetic", "--n", "300", "--Cs", "0.05", "--repeats", "1"]
+    results = bench_grouped.main([*args, "--tol", "1e-5", "--out", str(tmp_path)])
+    assert [r["solver"] for r in results] == ["proxnewton", "proxqn", "owlqn"]
+    assert all(r["seconds"] > 0 and r["passes"] > 0 for r in results)
+    assert all(r["features_kept"] < 100 for r in results)  # the lasso dropped features
+    assert (tmp_path / "grouped.md").read_text().count("\n|") == 5  # header, rule, 3 rows
+
+
 def test_bench_gpu_runs_on_torch_cpu(tmp_path):
     pytest.importorskip("torch")
     import bench_gpu

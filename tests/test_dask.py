@@ -194,6 +194,10 @@ def test_bad_dask_input(client):
         est.fit(dX[:0], dy[:0])
     with pytest.raises(ValueError, match="label_smoothing is not supported"):
         SoftmaxRegressionClassifier(label_smoothing=0.1).fit(dX, dy)
+    with pytest.raises(ValueError, match="coef_bounds is not supported"):
+        SoftmaxRegressionClassifier(coef_bounds=(0, np.inf)).fit(dX, dy)
+    with pytest.raises(ValueError, match="l1_type='grouped' is not supported"):
+        SoftmaxRegressionClassifier(l1_type="grouped", l1_ratio=1.0).fit(dX, dy)
     with pytest.raises(ValueError, match="offset is not supported"):
         est.predict_proba(dX, offset=np.zeros((600, 3)))
     with pytest.raises(ValueError, match="solver='sgd' runs on in-memory data only"):

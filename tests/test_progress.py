@@ -340,7 +340,8 @@ def test_reporting_changes_neither_iterates_nor_passes(solver, capsys):
         assert_array_equal(clf.coef_, silent.coef_)
         assert_array_equal(clf.intercept_, silent.intercept_)
         assert clf.n_iter_[0] == silent.n_iter_[0] and clf._n_passes == silent._n_passes
-        assert clf.convergence_ == silent.convergence_
+        # (nan-aware: proxnewton reports no suboptimality estimate)
+        np.testing.assert_equal(clf.convergence_, silent.convergence_)
     assert capsys.readouterr().out  # the verbose fit did print
 
 

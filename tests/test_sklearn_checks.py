@@ -29,6 +29,13 @@ CONFIGURATIONS = [
     SoftmaxRegressionClassifier(
         label_smoothing=0.2, class_weight="balanced", solver="newton-cg", tol=1e-8, max_iter=500
     ),
+    SoftmaxRegressionClassifier(coef_bounds=(0, np.inf)),  # sign constraints
+    SoftmaxRegressionClassifier(coef_bounds=(-1, 1), intercept_bounds=(-2, 2), l1_ratio=0.5),
+    # The grouped lasso at a tight tol: check_sample_weight_equivalence compares two fits
+    # to rtol 1e-7 on 15 samples and 30 features, where the objective is flat in many
+    # directions and fits within tol=1e-4 of the optimum can differ by more.
+    SoftmaxRegressionClassifier(l1_type="grouped", l1_ratio=1.0, tol=1e-10),
+    SoftmaxRegressionClassifier(l1_type="grouped", l1_ratio=0.5, tol=1e-10),
 ]
 
 

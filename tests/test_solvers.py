@@ -188,7 +188,11 @@ def test_verbose_2_prints_one_line_per_iteration(solver, capsys):
     assert "|grad|_max" in lines[-1]
 
 
-@pytest.mark.parametrize("solver", sorted(SOLVERS))
+# proxnewton's float32 behaviour is its inner proxqn's (tested here); left out for CI time
+_FLOAT32_SOLVERS = sorted(set(SOLVERS) - {"proxnewton"})
+
+
+@pytest.mark.parametrize("solver", _FLOAT32_SOLVERS)
 def test_float32_line_search_does_not_backtrack_through_rounding(solver):
     """Near the optimum float32 objective values only differ by rounding; a step
     that reduces the gradient must then be accepted instead of halved away."""
@@ -204,7 +208,7 @@ def test_float32_line_search_does_not_backtrack_through_rounding(solver):
     assert passes_per_iter < limit
 
 
-@pytest.mark.parametrize("solver", sorted(SOLVERS))
+@pytest.mark.parametrize("solver", _FLOAT32_SOLVERS)
 def test_unreachable_float32_tol_stops_early_and_says_so(solver):
     X, y = make_problem(10, n_samples=300)
     X = X.astype(np.float32)

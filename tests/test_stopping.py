@@ -110,3 +110,22 @@ def test_explicit_tol_bounds_gradient_and_estimate():
         assert clf.convergence_["gradient_norm"] <= tol
         assert clf.convergence_["suboptimality_estimate"] <= tol
     assert fits[1e-2].n_iter_[0] <= fits[1e-4].n_iter_[0] <= fits[1e-8].n_iter_[0]
+
+
+@pytest.mark.parametrize("solver", ["lbfgsb", "proxqn"])
+def test_bounded_and_proximal_quasi_newton_stop_by_the_estimate_too(solver):
+    """lbfgsb (the L-BFGS loop it shares with lbfgs) and proxqn (the same two-loop
+    decrement from its own pairs) take the suboptimality part of the rule: on the weak
+    penalty the gradient alone stops them 150% above the optimum, the rule 1000x closer."""
+    X, y, C = _kind("weak_penalty")
+    f_star = _reference(X, y, C)
+    subopt = {}
+    for stopping in ("gradient", "suboptimality"):
+        clf = SoftmaxRegressionClassifier(C=C, solver=solver, max_iter=2000)
+        clf._stopping = stopping
+        clf.fit(X, y)
+        subopt[stopping] = (_objective(clf, X, y, C) - f_star) / f_star
+    assert subopt["gradient"] > 0.5
+    assert subopt["suboptimality"] < 1e-2
+    assert clf.convergence_["converged"]
+    assert clf.convergence_["suboptimality_estimate"] <= clf.tol
