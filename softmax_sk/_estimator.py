@@ -7,6 +7,7 @@ result through the layout. It never computes a gradient or reshapes a flat
 coefficient vector itself.
 """
 
+import functools
 import numbers
 import warnings
 from numbers import Integral, Real
@@ -38,6 +39,26 @@ from ._sparse_coef import SparseCoefMixin
 # The documentation of the released version; docs/conf.py checks that the API pages are there.
 DOC_URL = "https://softmax-sk.readthedocs.io/en/stable/"
 _SPARSE_FORMATS = ["csr", "csc"]
+
+
+def _is_dask(data):
+    """Whether ``data`` is a dask collection (without importing dask)."""
+    return type(data).__module__.partition(".")[0] == "dask"
+
+
+def _lazy_on_dask(method):
+    """A prediction method that, on dask X, returns a lazy dask array (``_dask.predict``)."""
+
+    @functools.wraps(method)
+    def wrapper(self, X, offset=None):
+        if _is_dask(X):
+            from . import _dask
+
+            _dask.reject_unsupported(self, None, offset, fitting=False)
+            return _dask.predict(self, method.__name__, X)
+        return method(self, X, offset)
+
+    return wrapper
 
 
 class SoftmaxRegressionClassifier(
@@ -351,8 +372,10 @@ class SoftmaxRegressionClassifier(
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data; float32 data is fitted in float32.
+        X : {array-like, sparse matrix, dask array or dataframe} of shape (n_samples, n_features)
+            Training data; float32 data is fitted in float32. Dask collections
+            (with dask or in-memory ``y`` and ``sample_weight``) are fitted on
+            the workers of the current ``distributed.Client`` (``_dask``).
         y : array-like of shape (n_samples,)
             Class labels (at least two distinct ones). Pass exactly one of
             ``y`` and ``y_proba``.
@@ -393,6 +416,11 @@ class SoftmaxRegressionClassifier(
             raise
 
     def _fit(self, X, y, sample_weight, y_proba, offset, callbacks):
+        if _is_dask(X):  # dask collections: fitted on the workers that hold them
+            from . import _dask
+
+            _dask.reject_unsupported(self, y_proba, offset)
+            return _dask.fit(self, X, y, sample_weight, callbacks)
         user_weight = sample_weight
         xp, device = _xp.input_namespace(X, y, sample_weight)
         if xp is not None and (y_proba is not None or offset is not None or self.label_smoothing):
@@ -419,11 +447,7 @@ class SoftmaxRegressionClassifier(
         targets = _targets.resolve(y_idx, Y, classes.size, sample_weight, class_weight, eps)
         weights = targets.weights
         offset = _targets.check_offset(offset, X.shape[0], classes.size, X.dtype)
-        if not weights.sum() > 0:
-            raise ValueError(
-                "The sample weights times the class weights sum to zero; at "
-                "least one sample needs a positive weight."
-            )
+        _check_weight_total(weights.sum())
 
         layout = Layout(X.shape[1], classes.size, bool(self.fit_intercept))
         heavy = sp.issparse(X) or classes.size > 32
@@ -440,6 +464,77 @@ class SoftmaxRegressionClassifier(
         solver = self._resolve_solver(
             layout.size, penalty.has_l1, sp.issparse(X), bounds is not None, grouped
         )
+        if solver == "sgd":
+            if xp is not None:
+                raise ValueError(
+                    "solver='sgd' (and partial_fit) runs on NumPy arrays only; with array "
+                    "API dispatch on, pass X as a NumPy array or use a batch solver."
+                )
+            data = _stochastic.Rows(X, targets.y, weights, offset, targets.smoothing)
+            loss = functools.partial(
+                _stream.fit_sgd, self, data, layout, penalty, scales=scales, n_threads=n_threads
+            )
+        elif xp is None:
+            loss = SoftmaxLoss(
+                X,
+                targets.y,
+                weights,
+                layout,
+                n_threads=n_threads,
+                offset=offset,
+                label_smoothing=targets.smoothing,
+            )
+        else:
+            loss = _xp.device_loss(X, y_idx, weights, layout, xp, device)
+        # (the separation advice reads labels and logits without offsets)
+        labels = y_idx if offset is None else None
+        return self._solve(
+            solver,
+            loss,
+            penalty,
+            classes,
+            layout=layout,
+            dtype=dtype,
+            bounds=bounds,
+            advice=lambda coef, intercept: self._data_advice(X, labels, layout, coef, intercept),
+            callbacks=callbacks,
+            data=(X, y, user_weight),
+            where=(xp, device, y_in),
+            y_proba=Y is not None,
+            offset=offset is not None,
+        )
+
+    def _solve(
+        self,
+        solver,
+        loss,
+        penalty,
+        classes,
+        *,
+        layout,
+        dtype,
+        advice,
+        callbacks,
+        data,
+        bounds=None,
+        where=(None, None, None),
+        y_proba=False,
+        offset=False,
+    ):
+        """Minimise data term + penalty with ``solver`` and store the fitted attributes.
+
+        Shared by fits in memory, on an array-API device and on Dask workers.
+        ``loss``: the data term, or for ``solver="sgd"`` a function of the starting
+        point returning ``(SolverResult, optimizer state)``. ``advice(coef, intercept)``:
+        what the data suggests when the solver did not converge (a list of phrases).
+        ``data``: ``(X, y, sample_weight)`` as passed to ``fit``, for the progress log
+        and the callbacks, which a fit on Dask collections skips (``callbacks=None``).
+        ``where``: the namespace and device of X and the labels as given, where the
+        fitted attributes go. ``bounds``: the flat ``(lower, upper)`` box or None.
+        ``y_proba``, ``offset``: whether the fit had them.
+        """
+        xp, device, y_in = where
+        X, y, user_weight = data
         x0 = self._warm_start_coefs(classes, layout)
         if bounds is not None:  # a warm start from outside the box starts on it
             x0 = np.clip(x0, *bounds)
@@ -459,37 +554,18 @@ class SoftmaxRegressionClassifier(
             coef, intercept = layout.unpack(x, dtype)
             return {"classes_": classes, "coef_": coef, "intercept_": intercept}
 
-        callbacks.begin(X, y, user_weight, solver, x0, fitted)
+        if callbacks is not None:
+            callbacks.begin(X, y, user_weight, solver, x0, fitted)
         if solver == "sgd":
-            if xp is not None:
-                raise ValueError(
-                    "solver='sgd' (and partial_fit) runs on NumPy arrays only; with array "
-                    "API dispatch on, pass X as a NumPy array or use a batch solver."
-                )
-            data = _stochastic.Rows(X, targets.y, weights, offset, targets.smoothing)
-            result, state = _stream.fit_sgd(
-                self, data, layout, penalty, x0, scales=scales, n_threads=n_threads
-            )
+            result, state = loss(x0)
         else:
-            if xp is None:
-                loss = SoftmaxLoss(
-                    X,
-                    targets.y,
-                    weights,
-                    layout,
-                    n_threads=n_threads,
-                    offset=offset,
-                    label_smoothing=targets.smoothing,
-                )
-            else:
-                loss = _xp.device_loss(X, y_idx, weights, layout, xp, device)
             obj = Objective(loss, penalty, bounds)
             entry = SOLVERS[solver]
 
             def on_iteration(*report):
                 if log is not None:
                     log.iteration(*report)
-                return callbacks.iteration(*report)
+                return callbacks is not None and callbacks.iteration(*report)
 
             options = {"refresh_every": loss.preconditioner_refresh, "target": self._target()}
             with loss.running():
@@ -509,12 +585,10 @@ class SoftmaxRegressionClassifier(
         coef, intercept, n_iter = _xp.to_device(
             (*layout.unpack(result.x, dtype), n_iter), xp, device
         )
-        if not (result.converged or callbacks.stopped):
-            # (the separation advice reads labels and logits without offsets)
-            labels = y_idx if offset is None else None
-            self._warn_not_converged(solver, result, X, labels, layout, coef, intercept)
+        if not (result.converged or (callbacks is not None and callbacks.stopped)):
+            self._warn_not_converged(solver, result, dtype, advice(coef, intercept))
 
-        self.classes_ = _xp.like(classes, y_in)
+        self.classes_ = classes if y_in is None else _xp.like(classes, y_in)
         self.coef_, self.intercept_ = coef, intercept
         self.n_iter_ = n_iter
         self.convergence_ = {
@@ -526,10 +600,9 @@ class SoftmaxRegressionClassifier(
         self.solver_ = solver
         self.optimizer_state_ = state
         self._n_passes = n_passes
-        self._remember_fit_params(
-            y_proba=Y is not None, offset=offset is not None, bounded=bounds is not None
-        )
-        callbacks.end()
+        self._remember_fit_params(y_proba=y_proba, offset=offset, bounded=bounds is not None)
+        if callbacks is not None:
+            callbacks.end()
         return self
 
     def _remember_fit_params(self, **how):
@@ -591,6 +664,12 @@ class SoftmaxRegressionClassifier(
         return self._restoring(self._partial_fit, X, y, classes, sample_weight)
 
     def _partial_fit(self, X, y, classes, sample_weight):
+        if _is_dask(X):
+            raise TypeError(
+                "partial_fit takes in-memory batches, not dask collections: pass the chunks "
+                "one at a time, computed (e.g. for each of X.to_delayed()), or fit(X, y) with "
+                "a batch solver on the cluster."
+            )
         checks = (_reject_multioutput, _check_sample_weight)
         classes, (coef, intercept), state = _stream.partial_fit(
             self, X, y, classes, sample_weight, checks=checks
@@ -615,13 +694,7 @@ class SoftmaxRegressionClassifier(
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         classes, y_idx = np.unique(y, return_inverse=True)
-        if classes.size < 2:
-            label = classes[0].item() if isinstance(classes[0], np.generic) else classes[0]
-            raise ValueError(
-                "SoftmaxRegressionClassifier needs samples of at least 2 classes, "
-                f"but y contains only one class: {label!r}. A classifier "
-                "needs examples of every class it should tell apart."
-            )
+        _check_classes(classes)
         return X, classes, y_idx, y_in
 
     # Stopping rule: "suboptimality" (the gradient and the estimated relative
@@ -692,33 +765,20 @@ class SoftmaxRegressionClassifier(
             f"{self.coef_.shape[1]} features and this one has {classes.size} and "
             f"{layout.n_features} (or other class labels): starting from zero.",
             UserWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
         return layout.zeros()
 
-    def _warn_not_converged(self, solver, result, X, y_idx, layout, coef, intercept):
+    def _warn_not_converged(self, solver, result, dtype, data_advice):
         advice = []
         if result.n_iter >= self.max_iter:
             advice.append(f"increase max_iter (now {self.max_iter})")
         else:
             advice.append(
                 f"the objective stopped decreasing before tol was reached ({result.message}); "
-                f"tol={self.tol:g} may be tighter than {X.dtype} arithmetic allows, "
+                f"tol={self.tol:g} may be tighter than {dtype} arithmetic allows, "
                 "so use a looser tol"
             )
-        scale = _feature_scale(X)
-        if scale > 100 or (0 < scale < 1e-2):
-            advice.append(
-                f"scale the features (e.g. with StandardScaler): their largest "
-                f"magnitude is {scale:.3g}"
-            )
-        if np.isinf(self.C):
-            z, _ = _xp.logits(layout, X, coef, intercept)
-            if np.array_equal(_xp.row_argmax(z), y_idx):
-                advice.append(
-                    "use a finite C: the training data is separable, so with "
-                    "C=np.inf the coefficients grow without bound"
-                )
         estimate = result.suboptimality
         how_far = (
             f"its objective is estimated to be {estimate:.2g} (relative) above the optimum, "
@@ -729,10 +789,22 @@ class SoftmaxRegressionClassifier(
         warnings.warn(
             f"{solver} did not converge: after {result.n_iter} iterations {how_far}; the "
             f"max-norm of the gradient is {result.grad_norm:.3g} (tol {self.tol:g}). "
-            "To converge: " + "; ".join(advice) + ".",
+            "To converge: " + "; ".join(advice + data_advice) + ".",
             ConvergenceWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
+
+    def _data_advice(self, X, y_idx, layout, coef, intercept):
+        """What the training data suggests for a fit that did not converge (phrases)."""
+        advice = _scale_advice(_feature_scale(X))
+        if np.isinf(self.C):
+            z, _ = _xp.logits(layout, X, coef, intercept)
+            if np.array_equal(_xp.row_argmax(z), y_idx):
+                advice.append(
+                    "use a finite C: the training data is separable, so with "
+                    "C=np.inf the coefficients grow without bound"
+                )
+        return advice
 
     # -- prediction --------------------------------------------------------------
     def _logits(self, X, method, offset=None):
@@ -754,6 +826,7 @@ class SoftmaxRegressionClassifier(
         offset = _targets.check_offset(offset, X.shape[0], self.classes_.size, X.dtype)
         return _targets.add_offset(z, row_scale, offset), row_scale
 
+    @_lazy_on_dask
     def decision_function(self, X, offset=None):
         """Logits: shape (n_samples,) for two classes (positive class), else (n_samples, n_classes).
 
@@ -773,6 +846,7 @@ class SoftmaxRegressionClassifier(
         # two classes: the positive class's logit against the reference's (0 without offset)
         return z[:, 1] - z[:, 0] if self.classes_.shape[0] == 2 else z
 
+    @_lazy_on_dask
     def predict(self, X, offset=None):
         """Most probable class of each sample.
 
@@ -791,6 +865,7 @@ class SoftmaxRegressionClassifier(
         z, _ = self._logits(X, "predict", offset)
         return _xp.take_classes(self.classes_, z)
 
+    @_lazy_on_dask
     def predict_proba(self, X, offset=None):
         """Class probabilities, the softmax of the logits.
 
@@ -808,6 +883,7 @@ class SoftmaxRegressionClassifier(
         """
         return _scaled_softmax(*self._logits(X, "predict_proba", offset))
 
+    @_lazy_on_dask
     def predict_log_proba(self, X, offset=None):
         """Log class probabilities, a log-softmax (finite where ``predict_proba`` underflows).
 
@@ -981,6 +1057,33 @@ class SoftmaxRegressionClassifier(
             self.coef_bounds
         )
         return tags
+
+
+def _check_classes(classes):
+    if classes.size < 2:
+        label = classes[0].item() if isinstance(classes[0], np.generic) else classes[0]
+        raise ValueError(
+            "SoftmaxRegressionClassifier needs samples of at least 2 classes, "
+            f"but y contains only one class: {label!r}. A classifier "
+            "needs examples of every class it should tell apart."
+        )
+
+
+def _check_weight_total(total):
+    if not total > 0:
+        raise ValueError(
+            "The sample weights times the class weights sum to zero; at "
+            "least one sample needs a positive weight."
+        )
+
+
+def _scale_advice(scale):
+    """Advice for features whose largest magnitude is ``scale`` (a list, maybe empty)."""
+    if scale > 100 or (0 < scale < 1e-2):
+        return [
+            f"scale the features (e.g. with StandardScaler): their largest magnitude is {scale:.3g}"
+        ]
+    return []
 
 
 def _reject_multioutput(y):

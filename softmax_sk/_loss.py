@@ -87,46 +87,26 @@ class SoftmaxLoss:
     def __init__(
         self, X, y, sample_weight, layout, *, n_threads=1, offset=None, label_smoothing=0.0
     ):
-        self.layout = layout
-        self.dtype = X.dtype
-        k = layout.k
-        rows = max(_MIN_BLOCK_ROWS, _BLOCK_BYTES // (X.dtype.itemsize * max(k, 1)))
-        if sp.issparse(X) and X.nnz:
-            # Each block adds its X_b^T G, a dense n_features x k array, to the
-            # gradient: blocks need at least n_features * k / (nnz per row) rows for
-            # the products to outweigh that.
-            rows = max(rows, -(-X.shape[1] * k * X.shape[0] // X.nnz))
-        n = X.shape[0]
-        csc = sp.issparse(X) and X.format != "csr"
-        parts = 1 if (n <= rows or csc) else max(1, min(int(n_threads), n // _MIN_BLOCK_ROWS))
-        self.engine = make_engine(parts)
-        labels, s, inv = block_arrays(y, sample_weight, layout, self.dtype)
-        ref = int(layout.reference)
-        targets = None
-        if labels is None:  # target distributions: the stored columns, in X's dtype
-            targets = np.ascontiguousarray(np.asarray(y)[:, ref:], dtype=self.dtype)
-        # An offset moves the logits; with a reference class, only its difference to the
-        # reference's does (the cross-entropy does not change when a row's logits all move).
-        self.has_offset = offset is not None
-        if offset is not None:
-            offset = np.asarray(offset, dtype=np.float64)
-            if ref:
-                offset = offset[:, 1:] - offset[:, :1]
-            offset = np.ascontiguousarray(offset, dtype=self.dtype)
-        n_blocks = 1 if csc else parts * max(1, -(-n // (parts * rows)))
-        bounds = np.linspace(0, n, n_blocks + 1).astype(int)
-        self.blocks = [
-            _blocks.Block(
-                _rows(X, a, b),
-                None if labels is None else labels[a:b],
-                s[a:b],
-                inv[a:b],
-                None if targets is None else targets[a:b],
-                float(label_smoothing),
-                None if offset is None else offset[a:b],
-            )
-            for a, b in zip(bounds[:-1], bounds[1:], strict=True)
-        ]
+        sw = np.asarray(sample_weight, dtype=np.float64)
+        top = sw.max()  # no sum can overflow
+        total = float((sw / top).sum())
+        blocks, parts = cut_blocks(
+            X, y, sw, layout, top, total, n_threads, offset=offset, label_smoothing=label_smoothing
+        )
+        self._hold(blocks, make_engine(parts), layout, X.dtype, offset is not None)
+
+    @classmethod
+    def on_blocks(cls, blocks, engine, layout, dtype, has_offset=False):
+        """The data term of blocks cut elsewhere (``cut_blocks`` on each chunk of a
+        Dask worker, say), evaluated by ``engine``."""
+        self = cls.__new__(cls)
+        self._hold(blocks, engine, layout, dtype, has_offset)
+        return self
+
+    def _hold(self, blocks, engine, layout, dtype, has_offset):
+        self.layout, self.dtype = layout, np.dtype(dtype)
+        self.blocks, self.engine = blocks, engine
+        self.has_offset = has_offset
 
     @property
     def preconditioner_refresh(self):
@@ -192,14 +172,66 @@ class SoftmaxLoss:
         return (K - 1) / K**2 * diagonal.ravel()
 
 
-def block_arrays(y, sample_weight, layout, dtype):
+def cut_blocks(X, y, weights, layout, top, total, n_threads=1, *, offset=None, label_smoothing=0.0):
+    """``(blocks, parts)``: the rows of X cut into ``_blocks.Block`` s, in order, for
+    ``parts`` threads.
+
+    ``weights`` (float64) are the rows' ``s_i``, normalised here to
+    ``weights / top / total`` in X's dtype, with ``top`` the largest weight and
+    ``total`` the sum of ``weights / top`` over *all* rows, which may be more
+    than these (a chunk of a larger data set). ``y``, ``offset`` and
+    ``label_smoothing`` as for ``SoftmaxLoss``.
+    """
+    k = layout.k
+    rows = max(_MIN_BLOCK_ROWS, _BLOCK_BYTES // (X.dtype.itemsize * max(k, 1)))
+    if sp.issparse(X) and X.nnz:
+        # Each block adds its X_b^T G, a dense n_features x k array, to the
+        # gradient: blocks need at least n_features * k / (nnz per row) rows for
+        # the products to outweigh that.
+        rows = max(rows, -(-X.shape[1] * k * X.shape[0] // X.nnz))
+    n = X.shape[0]
+    csc = sp.issparse(X) and X.format != "csr"
+    parts = 1 if (n <= rows or csc) else max(1, min(int(n_threads), n // _MIN_BLOCK_ROWS))
+    labels, s, inv = block_arrays(y, weights, layout, X.dtype, top=top, total=total)
+    ref = int(layout.reference)
+    targets = None
+    if labels is None:  # target distributions: the stored columns, in X's dtype
+        targets = np.ascontiguousarray(np.asarray(y)[:, ref:], dtype=X.dtype)
+    # An offset moves the logits; with a reference class, only its difference to the
+    # reference's does (the cross-entropy does not change when a row's logits all move).
+    if offset is not None:
+        offset = np.asarray(offset, dtype=np.float64)
+        if ref:
+            offset = offset[:, 1:] - offset[:, :1]
+        offset = np.ascontiguousarray(offset, dtype=X.dtype)
+    n_blocks = 1 if csc else parts * max(1, -(-n // (parts * rows)))
+    bounds = np.linspace(0, n, n_blocks + 1).astype(int)
+    blocks = [
+        _blocks.Block(
+            _rows(X, a, b),
+            None if labels is None else labels[a:b],
+            s[a:b],
+            inv[a:b],
+            None if targets is None else targets[a:b],
+            float(label_smoothing),
+            None if offset is None else offset[a:b],
+        )
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
+    return blocks, parts
+
+
+def block_arrays(y, sample_weight, layout, dtype, *, top=None, total=None):
     """``(labels, s, inv)`` of every row: the stored-logit column of its class (-1 for the
     reference class; None when ``y`` holds target distributions), its weight divided by
     the total (in ``dtype``) and ``1 / s`` (0 where ``s`` is below ``dtype``'s smallest
-    normal: such rows contribute nothing)."""
+    normal: such rows contribute nothing).
+
+    ``top`` (the largest weight) and ``total`` (the sum of ``weights / top``) default to
+    these rows'; a chunk of a larger data set passes the whole set's."""
     sw = np.asarray(sample_weight, dtype=np.float64)
-    sw = sw / sw.max()  # no sum can overflow
-    s = (sw / sw.sum()).astype(dtype)
+    sw = sw / (sw.max() if top is None else top)  # no sum can overflow
+    s = (sw / (sw.sum() if total is None else total)).astype(dtype)
     inv = np.divide(1.0, s, out=np.zeros_like(s), where=s > np.finfo(dtype).tiny)
     y = np.asarray(y)
     labels = None if y.ndim == 2 else (y - int(layout.reference)).astype(np.intp)

@@ -49,9 +49,17 @@ class ElasticNet:
         if np.isinf(C):
             return cls(0.0, 0.0, penalized)
         s_max = float(np.max(sample_weight))
-        factors = [
-            math.frexp(float(x)) for x in (C, *scales, s_max, float(np.sum(sample_weight / s_max)))
-        ]
+        return cls.from_totals(
+            C, l1_ratio, s_max, float(np.sum(sample_weight / s_max)), penalized, scales
+        )
+
+    @classmethod
+    def from_totals(cls, C, l1_ratio, s_max, s_total, penalized, scales=()):
+        """As ``from_C``, from the weights' maximum ``s_max`` and the sum ``s_total`` of
+        ``sample_weight / s_max`` (computed where the weights are, e.g. on Dask workers)."""
+        if np.isinf(C):
+            return cls(0.0, 0.0, penalized)
+        factors = [math.frexp(float(x)) for x in (C, *scales, s_max, s_total)]
         mantissa = math.prod(m for m, _ in factors)
         exponent = sum(e for _, e in factors)
         if math.log2(mantissa) + exponent < math.log2(1 / _MAX_ALPHA):

@@ -140,6 +140,14 @@ def _streaming(ns):
     assert ns["t_full"] > 2 * ns["t_sampled"]
 
 
+def _dask(ns):
+    # the in-memory model, lazily predicted, a grid search on the cluster, a closed cluster
+    assert ns["diff"] < 1e-6
+    assert type(ns["proba"]).__module__.startswith("dask")
+    assert ns["search"].best_params_["C"] in (0.01, 0.1, 1.0)
+    assert ns["client"].status == "closed"
+
+
 # notebook stem: (check of its claims, modules it needs, figures it draws at least)
 CLAIMS = {
     "statistics": (_statistics, ("statsmodels", "pandas"), 0),
@@ -150,6 +158,7 @@ CLAIMS = {
     "04_digits": (_digits, (), 5),
     "05_calibration": (_calibration, (), 5),
     "streaming": (_streaming, (), 0),
+    "dask": (_dask, ("distributed", "dask.dataframe"), 0),
 }
 
 
