@@ -117,7 +117,8 @@ def markdown(results, meta):
     for r in results:
         same_time = r["acc_sampled_same_time"]
         lines.append(
-            f"| {r['K']} | {r['n_sampled_classes']} ({r['sampler']}) | {r['epoch_time_full']:.2f} | "
+            f"| {r['K']} | {r['n_sampled_classes']} ({r['sampler']}) | "
+            f"{r['epoch_time_full']:.2f} | "
             f"{r['epoch_time_sampled']:.3f} | {r['speedup']:.1f}x | {r['epochs_compared']} | "
             f"{r['acc_full_same_epochs']:.4f} | {r['acc_sampled_same_epochs']:.4f} | "
             + (f"{same_time:.4f}" if same_time is not None else "n/a")
