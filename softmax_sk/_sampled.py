@@ -53,11 +53,8 @@ SAMPLERS = ("log_uniform", "uniform", "frequency")
 # A coefficient's step before its gradients add up is PRIOR_STEP / n_dof in units of the
 # calibrated curvature P (see above): a rare class's first step then moves its logit on
 # its own row by about PRIOR_STEP, whatever the number of features (the diagonal P
-# misjudges a one-row curvature by up to n_dof). Measured (top-1 accuracy against the full
-# softmax's at equal epochs): on bench_sampled's K=10,000 problem (d=128, 256 negatives,
-# 3 epochs, seeds 0-2) 4 gave 0.581, 0.582, 0.586 against 0.582, 0.571, 0.581; 6.5 gave
-# 0.583, 0.579, 0.591, 13 gave 0.543 (seed 0); on tests/test_sampled.py's d=16, K=200
-# problem (5 epochs) 3.4 gave 0.924, 8.5 0.913, 17 0.904 against TensorFlow's start 0.920.
+# misjudges a one-row curvature by up to n_dof). Chosen by benchmarks/probe_sampled.py at
+# d=128 and d=16 (benchmarks/results/notes.md): 2-3 times more overshoots.
 PRIOR_STEP = 4.0
 
 
