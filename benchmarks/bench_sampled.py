@@ -8,7 +8,7 @@ proportional to 1 / (c + 1), classes indexed by decreasing frequency, as the
 ``log_uniform`` sampler assumes): each class has a random centre in d=128
 dimensions, and a row is its class's centre plus unit Gaussian noise. For
 each K: ``SoftmaxRegressionClassifier(solver="sgd")`` with the full softmax and
-with ``n_sampled_classes=--sampled`` (the default ``sampler="uniform"``), the same
+with ``n_sampled_classes=--sampled`` and ``sampler=--sampler`` (default ``"uniform"``), the same
 ``batch_size`` and ``random_state``, both predicting with the full softmax.
 
 Reported: seconds per epoch (sampled: the median over ``--epochs`` epochs;
@@ -66,13 +66,19 @@ def epochs_of(model_kwargs, X, y, X_test, y_test, epochs, classes):
     return times, accs
 
 
-def bench_k(K, scale, sampled, epochs, full_epochs, batch_size, seed=0):
+def bench_k(K, scale, sampled, sampler, epochs, full_epochs, batch_size, seed=0):
     n = max(1000, int(N * scale))
     X, y, X_test, y_test = make_data(n, K, seed)
     classes = np.arange(K)
     common = {"solver": "sgd", "batch_size": batch_size, "random_state": seed, "C": 1e4}
     t_s, acc_s = epochs_of(
-        {**common, "n_sampled_classes": sampled}, X, y, X_test, y_test, epochs, classes
+        {**common, "n_sampled_classes": sampled, "sampler": sampler},
+        X,
+        y,
+        X_test,
+        y_test,
+        epochs,
+        classes,
     )
     t_f, acc_f = epochs_of(common, X, y, X_test, y_test, full_epochs, classes)
     full_time = float(np.sum(t_f))
@@ -83,6 +89,7 @@ def bench_k(K, scale, sampled, epochs, full_epochs, batch_size, seed=0):
         "K": K,
         "n_train": int(X.shape[0]),
         "n_sampled_classes": sampled,
+        "sampler": sampler,
         "epoch_time_sampled": float(np.median(t_s)),
         "epoch_time_full": float(np.median(t_f)),
         "speedup": float(np.median(t_f) / np.median(t_s)),
@@ -110,7 +117,8 @@ def markdown(results, meta):
     for r in results:
         same_time = r["acc_sampled_same_time"]
         lines.append(
-            f"| {r['K']} | {r['n_sampled_classes']} | {r['epoch_time_full']:.2f} | "
+            f"| {r['K']} | {r['n_sampled_classes']} ({r['sampler']}) | "
+            f"{r['epoch_time_full']:.2f} | "
             f"{r['epoch_time_sampled']:.3f} | {r['speedup']:.1f}x | {r['epochs_compared']} | "
             f"{r['acc_full_same_epochs']:.4f} | {r['acc_sampled_same_epochs']:.4f} | "
             + (f"{same_time:.4f}" if same_time is not None else "n/a")
@@ -124,6 +132,7 @@ def main(argv=None):
     parser.add_argument("--scale", type=float, default=0.05, help="fraction of n=200,000")
     parser.add_argument("--classes", default="10000,100000")
     parser.add_argument("--sampled", type=int, default=256, help="n_sampled_classes")
+    parser.add_argument("--sampler", default="uniform", help="the sampled softmax's sampler")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument(
         "--full-epochs",
@@ -143,7 +152,11 @@ def main(argv=None):
         if len(full_epochs) == 1:
             full_epochs = full_epochs * len(Ks)
         for K, full in zip(Ks, full_epochs, strict=True):
-            results.append(bench_k(K, args.scale, args.sampled, args.epochs, full, args.batch_size))
+            results.append(
+                bench_k(
+                    K, args.scale, args.sampled, args.sampler, args.epochs, full, args.batch_size
+                )
+            )
             r = results[-1]
             print(
                 f"K={K}: epoch {r['epoch_time_full']:.2f}s full, {r['epoch_time_sampled']:.3f}s "

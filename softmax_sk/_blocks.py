@@ -202,27 +202,32 @@ def _squares_times(X, h):
     return out
 
 
-def sampled_loss_gradient(block, coef, intercept, log_expected, negatives):
+def sampled_loss_gradient(block, coef, intercept, log_q, counts):
     """``(loss, gradient)`` of the sampled softmax over a few candidate classes.
 
     The candidates are the columns of ``coef`` (n_features, c) and ``intercept``
     (c,) or None; ``block.labels`` holds each row's own candidate (its class's
-    column), ``negatives`` (c,) marks the sampled candidates and
-    ``log_expected`` (c,) each candidate's log expected count in the sample.
-    Row ``i``'s softmax runs over its own class and the sampled negatives,
-    every logit less its ``log_expected`` (candidate-sampling's correction);
-    the other rows' classes and a sample of row ``i``'s own class (an
-    accidental hit) are not its negatives. The gradient has shape ``(n_dof, c)``.
+    column), ``log_q`` (c,) each candidate's log probability under the
+    proposal and ``counts`` (c,) how many times the sample drew it. Row ``i``'s
+    candidates are the multiset of its own class and the draws: class ``c``
+    appears ``n_ic = counts_c + [c = own_i]`` times, and its logit becomes
+    ``z_ic + log n_ic - log q_c`` (``-inf`` where ``n_ic = 0``: the other rows'
+    classes are not its negatives). The softmax over those logits is the exact
+    probability that the row's class is ``c`` given the multiset, so the
+    loss's expected gradient vanishes where the model's probabilities are the
+    true ones, for any proposal. A draw of the row's own class (an accidental
+    hit) is not a negative: it adds to the own class's count. The gradient has
+    shape ``(n_dof, c)``.
     """
     n = block.X.shape[0]
     rows = np.arange(n)
     z = np.asarray(block.X @ coef, dtype=coef.dtype)
     if intercept is not None:
         z += intercept
-    z -= log_expected.astype(z.dtype)
-    mine = np.zeros(z.shape, dtype=bool)
-    mine[rows, block.labels] = True
-    z[~(mine | negatives)] = -np.inf
+    n_ic = np.repeat(np.asarray(counts, dtype=z.dtype)[None, :], n, axis=0)
+    n_ic[rows, block.labels] += 1
+    with np.errstate(divide="ignore"):
+        z += np.log(n_ic) - log_q.astype(z.dtype)
     shifted = z - z[rows, block.labels][:, None]  # finite: a row's own logit is
     top = shifted.max(axis=1, keepdims=True)
     G = np.exp(shifted - top)

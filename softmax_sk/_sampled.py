@@ -1,27 +1,42 @@
 """Sampled softmax training (``n_sampled_classes``): steps that touch a few classes only.
 
-Per minibatch, the candidates are the batch's own classes plus ``m`` negatives
-drawn (with replacement, shared by the batch's rows) from a proposal ``Q``;
-every candidate's logit is lowered by ``log(m * Q(c))``, its expected count
-in the sample, and a row's own class drawn as a negative (an accidental hit)
-is not a negative of that row (``_blocks.sampled_loss_gradient``; TensorFlow's
-``sampled_softmax_loss``; Jean et al. 2015; Bengio & Senécal 2008). The step
-reads and writes only the candidates' columns of the coefficients and of the
-optimizer state, so its work and memory are proportional to the candidates,
-not to the number of classes K.
+Per minibatch, the candidates are the batch's own classes plus ``m`` classes
+drawn independently (with replacement, shared by the batch's rows) from a
+proposal ``Q``. Row ``i`` learns which class of the multiset (its own class
+plus the ``m`` draws) is its label: a class drawn ``n`` times enters with the
+logit ``z + log n - log Q``, its own class counting once more (a draw of its own
+class, an accidental hit, is not a negative but adds to that count), and a
+class neither its own nor drawn does not enter (``_blocks.sampled_loss_gradient``).
+That softmax is the exact probability of the label given the multiset, so at
+the true model the expected gradient is zero for any ``Q``: the estimator is
+consistent. TensorFlow's ``sampled_softmax_loss`` (Jean et al. 2015; Bengio &
+Senécal 2008) lowers logits by ``log(m Q)`` and removes hits instead, which is
+biased for a non-uniform ``Q`` (``tests/test_sampled.py`` checks both by
+enumerating every sample at K=6). The step reads and writes only the
+candidates' columns of the coefficients and of the optimizer state, so its
+work and memory are proportional to the candidates, not to the number of
+classes K.
 
-The optimizer is AdaGrad per coefficient (an accumulator of squared
-gradients; its initial value 0.1, as TensorFlow's), whose step size on a
-column changes only when the column is a candidate. The penalty is applied
-lazily: a column that was not a candidate for ``t`` steps gets, when next
-touched (and at the end of each pass), the ``t`` proximal penalty steps it
-missed, which with its step size fixed meanwhile are a shrinkage by
-``(1 + a * l2) ** t`` then, for the L1 term, a soft threshold by ``t * a * l1``
-(exact when one of the two terms is zero).
+The optimizer is AdaGrad per coefficient, whose squared-gradient sum starts,
+in place of a constant, from a calibrated model's curvature: coefficient
+``(j, c)``'s step is ``eta * g / sqrt((n_dof P_jc / PRIOR_STEP)**2 + sum g**2)``
+with ``P_jc = m_j f_c (1 - f_c)``, ``m_j`` the pass's mean square of feature
+``j`` and ``f_c`` class ``c``'s share of the rows seen (at least
+``1 / batch_size``), the floor of the full softmax's preconditioner
+(``_stochastic.curvature_floor``). A rare class's first steps are thus
+preconditioned steps scaled by ``PRIOR_STEP / n_dof``, where TensorFlow's constant
+start (0.1) made them small and left the tail classes underfitted
+(``benchmarks/results/sampled.md``); once a coefficient's gradients add up,
+AdaGrad's own scale takes over. The penalty is applied lazily: a column that
+was not a candidate for ``t`` steps gets, when next touched (and at the end
+of each pass), the ``t`` proximal penalty steps it missed, which with its
+step size fixed meanwhile are a shrinkage by ``(1 + a * l2) ** t`` then, for
+the L1 term, a soft threshold by ``t * a * l1`` (exact when one of the two
+terms is zero).
 
-This minimises a *biased* estimate of the full objective: the sampled
-cross-entropy's expectation is not the full one, and its minimiser differs.
-The bias shrinks as ``m`` grows and as ``Q`` approaches the model's own
+The sampled cross-entropy's minimiser on finite data differs from the full
+one's (the objective is an estimate of the full objective, not the objective):
+the difference shrinks as ``m`` grows and as ``Q`` approaches the model's own
 class probabilities; it matters for the probabilities (``predict_proba`` is
 less well calibrated than a full-softmax fit's) more than for the ranking
 (``predict``). Prediction always uses the full softmax.
@@ -35,7 +50,12 @@ from ._solvers._base import SolverResult
 from ._stochastic import rows_of
 
 SAMPLERS = ("log_uniform", "uniform", "frequency")
-_INITIAL_ACCUMULATOR = 0.1
+# A coefficient's step before its gradients add up is PRIOR_STEP / n_dof in units of the
+# calibrated curvature P (see above): a rare class's first step then moves its logit on
+# its own row by about PRIOR_STEP, whatever the number of features (the diagonal P
+# misjudges a one-row curvature by up to n_dof). Chosen by benchmarks/probe_sampled.py at
+# d=128 and d=16 (benchmarks/results/notes.md): 2-3 times more overshoots.
+PRIOR_STEP = 4.0
 
 
 def applies(n_sampled, layout):
@@ -59,7 +79,7 @@ def init_state(state, layout):
     if state.accumulator is not None:
         return state
     return state._replace(
-        accumulator=np.full((layout.n_dof, layout.k), _INITIAL_ACCUMULATOR),
+        accumulator=np.zeros((layout.n_dof, layout.k)),
         last_step=np.zeros(layout.k, dtype=np.int64),
         class_counts=np.zeros(layout.n_classes),
     )
@@ -84,6 +104,19 @@ def proposal(sampler, counts):
     return q / q.sum()
 
 
+def draw(rng, cdf, m):
+    """``m`` classes drawn independently (with replacement) from the proposal whose
+    cumulative sums are ``cdf``."""
+    return np.minimum(np.searchsorted(cdf, rng.random(m) * cdf[-1]), cdf.size - 1)
+
+
+def candidates(labels, drawn):
+    """``(cols, own, times)``: the distinct classes among a batch's ``labels`` and the
+    ``drawn`` ones, each row's index into them, and how many times each was drawn."""
+    cols, where = np.unique(np.concatenate([labels, drawn]), return_inverse=True)
+    return cols, where[: labels.size], np.bincount(where[labels.size :], minlength=cols.size)
+
+
 def sampled_pass(
     X, y_idx, weights, layout, w, state, *, penalty, batch_size, shuffle, n_sampled, sampler
 ):
@@ -101,8 +134,9 @@ def _pass(X, y_idx, weights, layout, w, state, penalty, batch_size, shuffle, n_s
     n = X.shape[0]
     counts = state.class_counts + np.bincount(y_idx, minlength=layout.n_classes)
     q = proposal(sampler, counts)
-    cdf = np.cumsum(q)
-    log_expected = np.log(n_sampled * q)
+    cdf, log_q = np.cumsum(q), np.log(q)
+    f = np.maximum(counts / counts.sum(), 1.0 / batch_size)
+    curvature = _feature_squares(X, weights, layout), f * (1 - f)
     order = rng.permutation(n) if shuffle else np.arange(n)
     W = w.reshape(layout.n_dof, layout.k).copy()
     acc, last = state.accumulator.copy(), state.last_step.copy()
@@ -113,22 +147,19 @@ def _pass(X, y_idx, weights, layout, w, state, penalty, batch_size, shuffle, n_s
         s = weights[rows].astype(np.float64)
         if not s.sum() > 0:
             continue
-        drawn = np.minimum(np.searchsorted(cdf, rng.random(n_sampled) * cdf[-1]), q.size - 1)
-        cols, where = np.unique(np.concatenate([y_idx[rows], drawn]), return_inverse=True)
-        negatives = np.zeros(cols.size, dtype=bool)
-        negatives[where[rows.size :]] = True
-        _catch_up(W, acc, last, cols, t, nf, state.eta, penalty)
+        cols, own, times = candidates(y_idx[rows], draw(rng, cdf, n_sampled))
+        _catch_up(W, acc, curvature, last, cols, t, nf, state.eta, penalty)
         s = (s / s.sum()).astype(X.dtype)
-        block = _blocks.Block(X[rows], where[: rows.size], s, None)
+        block = _blocks.Block(X[rows], own, s, None)
         coef = W[:nf, cols].astype(X.dtype)
         intercept = W[nf, cols].astype(X.dtype) if layout.fit_intercept else None
-        _, g = _blocks.sampled_loss_gradient(block, coef, intercept, log_expected[cols], negatives)
+        _, g = _blocks.sampled_loss_gradient(block, coef, intercept, log_q[cols], times)
         g = np.asarray(g, dtype=np.float64)
         acc[:, cols] += g**2
-        W[:, cols] -= state.eta * g / np.sqrt(acc[:, cols])
+        W[:, cols] -= _step(state.eta, acc, curvature, cols) * g
         t += 1
         last[cols] = t - 1  # the penalty of this step is still due: caught up next time
-    _catch_up(W, acc, last, np.arange(layout.k), t, nf, state.eta, penalty)
+    _catch_up(W, acc, curvature, last, np.arange(layout.k), t, nf, state.eta, penalty)
     state = state._replace(
         n_steps=t,
         accumulator=acc,
@@ -139,13 +170,29 @@ def _pass(X, y_idx, weights, layout, w, state, penalty, batch_size, shuffle, n_s
     return W.ravel(), state
 
 
-def _catch_up(W, acc, last, cols, t, nf, eta, penalty):
+def _feature_squares(X, weights, layout):
+    """``(n_dof,)``: each feature's weighted mean square over the pass's rows (1 for the
+    intercept), the ``m_j`` of the calibrated curvature."""
+    block = _blocks.Block(X, None, weights / weights.sum(), None)
+    (m,) = _blocks.second_moment(block)
+    return np.append(m, 1.0) if layout.fit_intercept else m
+
+
+def _step(eta, acc, curvature, cols):
+    """AdaGrad's step sizes of the columns ``cols``, its sum of squared gradients
+    started from the calibrated curvature ``m_j h_c`` (``curvature = (m, h)``)."""
+    m, h = curvature
+    prior = np.outer(m, h[cols]) * (m.size / PRIOR_STEP)
+    return eta / np.sqrt(prior**2 + acc[:, cols])
+
+
+def _catch_up(W, acc, curvature, last, cols, t, nf, eta, penalty):
     """Apply to columns ``cols`` the proximal penalty steps they missed up to step ``t``."""
     missed = (t - last[cols]).astype(np.float64)
     last[cols] = t
     if not (penalty.l2 > 0 or penalty.l1 > 0) or not missed.any():
         return
-    step = eta / np.sqrt(acc[:nf, cols])
+    step = _step(eta, acc, curvature, cols)[:nf]
     block = W[:nf, cols]
     if penalty.l2 > 0:
         block /= (1.0 + step * penalty.l2) ** missed
