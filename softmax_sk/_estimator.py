@@ -150,9 +150,9 @@ class SoftmaxRegressionClassifier(
         unless class weights differ between classes.
     batch_size : int or 'auto', default='auto'
         Rows per stochastic step (``'sgd'``, ``partial_fit``); ``'auto'``: for
-        ``fit``, an eighth of the rows and at least two per class, within
-        [256, 4096], in equal batches; 256 for ``partial_fit`` and the sampled
-        softmax (all rows when fewer). The batch solvers ignore this parameter and the
+        ``fit`` without an L1 term, an eighth of the rows and at least two per
+        class, within [256, 4096], in equal batches; otherwise 256 (all rows
+        when fewer). The batch solvers ignore this parameter and the
         six after it.
     learning_rate : {'adaptive', 'constant'}, default='adaptive'
         ``'adaptive'``: ``fit(solver='sgd')`` ends an epoch with a line step
