@@ -170,11 +170,14 @@ class SoftmaxRegressionClassifier(
         applied to ``y_proba`` rows too). No dense ``n x K`` target is formed
         unless class weights differ between classes.
     batch_size : int or 'auto', default='auto'
-        Rows per stochastic step (``'sgd'``, ``partial_fit``); ``'auto'``: 256
-        (all rows when fewer). The batch solvers ignore this parameter and the
+        Rows per stochastic step (``'sgd'``, ``partial_fit``); ``'auto'``: for
+        ``fit`` without an L1 term, an eighth of the rows and at least two per
+        class, within [256, 4096], in equal batches; otherwise 256 (all rows
+        when fewer). The batch solvers ignore this parameter and the
         six after it.
     learning_rate : {'adaptive', 'constant'}, default='adaptive'
-        ``'adaptive'``: ``fit(solver='sgd')`` undoes an epoch that raised the
+        ``'adaptive'``: ``fit(solver='sgd')`` ends an epoch with a line step
+        along its displacement (no L1 term), undoes one that raised the
         objective and halves the step, and grows the step by 10% after one
         that lowered it; ``'constant'``: ``eta0`` throughout.
         ``partial_fit`` scales a call's step by the square root of its share of

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from conftest import make_problem
 from scipy.special import logsumexp
+from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
 from softmax_sk import SoftmaxRegressionClassifier
@@ -33,6 +34,23 @@ def test_sgd_reaches_scikit_learns_optimum_in_20_epochs(n_classes, rng):
     f_ref, f = objective(ref, X, y, 0.5, sample_weight=sw), objective(sgd, X, y, 0.5, 0, sw)
     assert sgd.n_iter_[0] <= 20
     assert (f - f_ref) / f_ref < 1e-3
+    assert abs(sgd.score(X, y) - ref.score(X, y)) <= 0.005
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("seed", [0, 1])
+def test_sgd_default_is_within_1e_3_of_the_optimum_on_digits_in_20_epochs(seed):
+    """Issue #13's target on the digits (bench_sgd's problem, all 1797 rows), where 20
+    epochs used to leave the objective 3e-2 (seed 0) and 7e-2 (seed 1) above the optimum
+    (before the secant step that ends each epoch and fit's own auto batch size)."""
+    X, y = load_digits(return_X_y=True)
+    X = (X - X.mean(0)) / np.maximum(X.std(0), 1e-12)
+    ref = LogisticRegression(solver="newton-cg", tol=1e-10, max_iter=1000).fit(X, y)
+    sgd = SoftmaxRegressionClassifier(solver="sgd", max_iter=20, tol=0, random_state=seed)
+    sgd.fit(X, y)
+    f_ref, f = objective(ref, X, y, 1.0), objective(sgd, X, y, 1.0)
+    assert sgd.n_iter_[0] == 20
+    assert 0 <= (f - f_ref) / f_ref <= 1e-3
     assert abs(sgd.score(X, y) - ref.score(X, y)) <= 0.005
 
 
