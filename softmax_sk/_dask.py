@@ -129,9 +129,9 @@ def problem(est, X, y, sample_weight):
     term on the workers, the scaled penalty, the classes, the features' largest
     magnitude and X as a validated dask array. Sets ``n_features_in_`` (and
     ``feature_names_in_``) on ``est``."""
-    from ._engine_dask import DaskEngine  # imports distributed, which client() checked
+    dask_client = client()  # first: says what to install when distributed is missing
+    from ._engine_dask import DaskEngine  # imports distributed
 
-    dask_client = client()
     X, meta = _matrix(X, lengths=True)
     validate_data(est, meta, reset=True, skip_check_array=True)  # n_features_in_, names
     y = _vector(y, X, "y")

@@ -42,8 +42,9 @@ _SPARSE_FORMATS = ["csr", "csc"]
 
 
 def _is_dask(data):
-    """Whether ``data`` is a dask collection (without importing dask)."""
-    return type(data).__module__.partition(".")[0] == "dask"
+    """Whether ``data`` is a dask collection (without importing dask). dask 2024.3-2024.12
+    define their dataframes in the separate package ``dask_expr``."""
+    return type(data).__module__.partition(".")[0] in ("dask", "dask_expr")
 
 
 def _lazy_on_dask(method):
@@ -171,10 +172,10 @@ class SoftmaxRegressionClassifier(
         unless class weights differ between classes.
     batch_size : int or 'auto', default='auto'
         Rows per stochastic step (``'sgd'``, ``partial_fit``); ``'auto'``: for
-        ``fit`` without an L1 term, an eighth of the rows and at least two per
-        class, within [256, 4096], in equal batches; otherwise 256 (all rows
-        when fewer). The batch solvers ignore this parameter and the
-        six after it.
+        ``fit`` with the full softmax and without an L1 term, about an eighth of
+        the rows and at least two per class, within [256, 4096], in equal
+        batches; otherwise 256 (all rows when fewer). The batch solvers ignore
+        this parameter and the six after it.
     learning_rate : {'adaptive', 'constant'}, default='adaptive'
         ``'adaptive'``: ``fit(solver='sgd')`` ends an epoch with a line step
         along its displacement (no L1 term), undoes one that raised the
@@ -198,13 +199,15 @@ class SoftmaxRegressionClassifier(
         Epochs without improvement before ``early_stopping`` stops.
     n_sampled_classes : int or None, default=None
         Train ``'sgd'`` / ``partial_fit`` with a sampled softmax: each step
-        computes the batch's classes and this many negatives drawn from
-        ``sampler`` instead of every class (``softmax_sk._sampled``). It
-        minimises a biased estimate of the objective (see the README);
+        computes the batch's classes and this many classes drawn from
+        ``sampler`` (with replacement) instead of every class
+        (``softmax_sk._sampled``). The logits are corrected so that the sampled
+        gradient vanishes in expectation at the true model, but on finite data
+        its optimum is not exactly the full objective's (see the README);
         predictions always use the full softmax. ``None``, or at least
         ``n_classes - 1``: the full softmax.
     sampler : {'uniform', 'log_uniform', 'frequency'}, default='uniform'
-        The negatives' distribution: uniform over the classes; Zipf-like in
+        The sampled classes' distribution: uniform over the classes; Zipf-like in
         the class index (``log_uniform``, for classes sorted by decreasing
         frequency); or the class frequencies seen so far.
 

@@ -21,8 +21,8 @@ The optimizer is AdaGrad per coefficient, whose squared-gradient sum starts,
 in place of a constant, from a calibrated model's curvature: coefficient
 ``(j, c)``'s step is ``eta * g / sqrt((n_dof P_jc / PRIOR_STEP)**2 + sum g**2)``
 with ``P_jc = m_j f_c (1 - f_c)``, ``m_j`` the pass's mean square of feature
-``j`` and ``f_c`` class ``c``'s share of the rows seen (at least
-``1 / batch_size``), the floor of the full softmax's preconditioner
+``j`` and ``f_c`` class ``c``'s share of the rows seen (kept within
+``1 / batch_size`` of 0 and 1), the floor of the full softmax's preconditioner
 (``_stochastic.curvature_floor``). A rare class's first steps are thus
 preconditioned steps scaled by ``PRIOR_STEP / n_dof``, where TensorFlow's constant
 start (0.1) made them small and left the tail classes underfitted
@@ -135,7 +135,9 @@ def _pass(X, y_idx, weights, layout, w, state, penalty, batch_size, shuffle, n_s
     counts = state.class_counts + np.bincount(y_idx, minlength=layout.n_classes)
     q = proposal(sampler, counts)
     cdf, log_q = np.cumsum(q), np.log(q)
-    f = np.maximum(counts / counts.sum(), 1.0 / batch_size)
+    # each class's share, kept from 0 and 1 so that its curvature f (1 - f) is positive
+    low = min(1.0 / batch_size, 0.5)
+    f = np.clip(counts / counts.sum(), low, 1.0 - low)
     curvature = _feature_squares(X, weights, layout), f * (1 - f)
     order = rng.permutation(n) if shuffle else np.arange(n)
     W = w.reshape(layout.n_dof, layout.k).copy()
@@ -183,7 +185,10 @@ def _step(eta, acc, curvature, cols):
     started from the calibrated curvature ``m_j h_c`` (``curvature = (m, h)``)."""
     m, h = curvature
     prior = np.outer(m, h[cols]) * (m.size / PRIOR_STEP)
-    return eta / np.sqrt(prior**2 + acc[:, cols])
+    scale = np.sqrt(prior**2 + acc[:, cols])
+    # A feature that is zero on every row seen has neither curvature nor gradient: it
+    # does not move (and its penalty waits), rather than a 0 * inf step.
+    return np.divide(eta, scale, out=np.zeros_like(scale), where=scale > 0)
 
 
 def _catch_up(W, acc, curvature, last, cols, t, nf, eta, penalty):

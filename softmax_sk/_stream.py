@@ -42,7 +42,10 @@ def options(est, n_samples, layout=None):
     ):
         wanted = max(n_samples // _AUTO_STEPS, 2 * layout.n_classes)
         wanted = max(_AUTO_BATCH, min(wanted, _AUTO_MAX))
-        batch = -(-n_samples // max(1, n_samples // wanted))  # equal, no small remainder
+        n_batches = max(1, n_samples // wanted)
+        if -(-n_samples // n_batches) > _AUTO_MAX:  # rounding down went past the cap
+            n_batches = -(-n_samples // _AUTO_MAX)
+        batch = -(-n_samples // n_batches)  # equal batches, no small remainder
     return max(1, min(batch, n_samples)), bool(est.shuffle)
 
 

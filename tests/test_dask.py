@@ -248,19 +248,20 @@ softmax_sk.SoftmaxRegressionClassifier().fit(X, X[:, 0] > 0).predict_proba(X)
 assert not [m for m in sys.modules if m.split(".")[0] in ("dask", "distributed")], "imported"
 import dask.array as da
 dX, dy = da.from_array(X, chunks=10), da.from_array(X[:, 0] > 0, chunks=10)
-try:
-    softmax_sk.SoftmaxRegressionClassifier().fit(dX, dy)
-except RuntimeError as error:
-    assert "Client" in str(error) and "start one" in str(error), error
-else:
-    raise AssertionError("no error without a Client")
-sys.modules["distributed"] = None  # as if not installed
+sys.modules["distributed"] = None  # as if not installed (before any dask fit imported it)
 try:
     softmax_sk.SoftmaxRegressionClassifier().fit(dX, dy)
 except ImportError as error:
     assert "softmax-sk[dask]" in str(error), error
 else:
     raise AssertionError("no error without distributed")
+del sys.modules["distributed"]
+try:
+    softmax_sk.SoftmaxRegressionClassifier().fit(dX, dy)
+except RuntimeError as error:
+    assert "Client" in str(error) and "start one" in str(error), error
+else:
+    raise AssertionError("no error without a Client")
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
@@ -366,3 +367,17 @@ def test_callbacks_are_skipped_on_dask_data_with_a_warning(client):
     rec.hooks.clear()
     est.fit(X, y, w)  # in memory, they run
     assert rec.hooks.count("begin") > 1
+
+
+def test_dask_collections_are_recognised_by_their_module():
+    """dask 2024.3-2024.12 define dataframes in ``dask_expr``: they must take the dask
+    path, not be computed on the client by ``np.asarray``."""
+    from softmax_sk._estimator import _is_dask
+
+    def instance_from(module):
+        return type("DataFrame", (), {"__module__": module})()
+
+    assert _is_dask(instance_from("dask_expr._collection"))
+    assert _is_dask(instance_from("dask.array.core"))
+    assert not _is_dask(instance_from("pandas.core.frame"))
+    assert not _is_dask(np.zeros(3))

@@ -5,6 +5,7 @@ import pickle
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from scipy.special import logsumexp, softmax
 
 from softmax_sk import SoftmaxRegressionClassifier
@@ -216,3 +217,35 @@ def test_sparse_and_dense_rows_give_the_same_sampled_fit():
     dense = SoftmaxRegressionClassifier(**kw).fit(X, y)
     sparse = SoftmaxRegressionClassifier(**kw).fit(sp.csr_matrix(X), y)
     np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "case", ["zero_feature", "batch_size_1", "one_class_first_call", "absent_sparse_feature"]
+)
+def test_features_and_classes_without_curvature_leave_finite_coefficients(rng, case):
+    """A coefficient with no curvature yet and no gradient (an all-zero feature, a class
+    holding every row of a call) does not move: no 0 * inf step. The optimum's
+    coefficients of an all-zero feature are exactly 0 under an L2 penalty."""
+    X = rng.normal(size=(300, 4))
+    y = rng.integers(0, 10, size=300)
+    kw = {"solver": "sgd", "n_sampled_classes": 3, "max_iter": 2, "random_state": 0}
+    if case == "zero_feature":
+        X[:, 0] = 0.0
+        model = SoftmaxRegressionClassifier(**kw).fit(X, y)
+        np.testing.assert_array_equal(model.coef_[:, 0], 0.0)
+    elif case == "batch_size_1":
+        X = rng.integers(0, 2, size=(300, 5)).astype(float)
+        model = SoftmaxRegressionClassifier(batch_size=1, **kw).fit(X, y)
+    elif case == "one_class_first_call":
+        model = SoftmaxRegressionClassifier(**kw)
+        model.partial_fit(X[y == 3], y[y == 3], classes=np.arange(10))
+        model.partial_fit(X, y)
+    else:
+        X[:150, 1] = 0.0  # the first call's batch never sees feature 1
+        X = sp.csr_matrix(X)
+        model = SoftmaxRegressionClassifier(**kw)
+        model.partial_fit(X[:150], y[:150], classes=np.arange(10))
+        model.partial_fit(X[150:], y[150:])
+    assert np.isfinite(model.coef_).all() and np.isfinite(model.intercept_).all()
+    proba = model.predict_proba(X[:20])
+    assert np.isfinite(proba).all() and np.ptp(proba, axis=1).min() > 0  # not uniform

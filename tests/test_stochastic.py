@@ -217,3 +217,16 @@ def test_the_sampled_softmax_refuses_what_it_does_not_fit():
     with pytest.raises(ValueError, match="n_sampled_classes trains on labels only"):
         clf.partial_fit(X, y, classes=np.arange(4))
     assert not hasattr(clf, "coef_")
+
+
+@pytest.mark.parametrize("n_samples, n_classes", [(8000, 3000), (40000, 10), (1437, 10), (300, 3)])
+def test_auto_batch_size_is_within_its_bounds_in_equal_batches(n_samples, n_classes):
+    from softmax_sk._layout import Layout
+    from softmax_sk._stream import options
+
+    est = SoftmaxRegressionClassifier(solver="sgd")
+    batch, _ = options(est, n_samples, Layout(5, n_classes, True))
+    assert batch <= max(4096, 0) and batch <= n_samples
+    assert batch >= min(256, n_samples) or batch == n_samples
+    n_batches = -(-n_samples // batch)
+    assert n_samples - (n_batches - 1) * batch >= batch - n_batches  # no small last batch
