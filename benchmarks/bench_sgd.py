@@ -11,8 +11,8 @@ undone epoch keeps the best so far). Reports the relative gap
 ``(F - F*) / F*`` after 5, 10 and 20 epochs, the first epoch at which it is at
 most 1e-3, both test accuracies, the times, and the data passes per epoch
 (full-data objective and gradient evaluations and Hessian diagonals, plus the
-minibatch gradients' rows over n; counted by wrapping ``_stochastic``'s
-``anchor`` and ``Rows.loss``). The issue's target: a gap of at most 1e-3 within
+minibatch steps' rows over n; counted by wrapping ``_stochastic``'s
+``anchor`` and ``gradient_difference``). The issue's target: a gap of at most 1e-3 within
 20 epochs and test accuracy within 0.5 points. Writes ``<out>/sgd.json`` and
 ``sgd.md``.
 """
@@ -53,24 +53,23 @@ def split(X, y, seed=0):
 def counting_passes(n_rows):
     """Counts the data passes of ``fit(solver="sgd")`` into the yielded list's one entry:
     each anchor's objective and gradient (and Hessian diagonal when it takes one), and
-    each minibatch's rows twice (its gradients at the iterate and at the anchor) over n."""
+    each minibatch's rows (its gradient difference: one product each way) over n."""
     count = [0.0]
-    anchor, rows_loss = _stochastic.anchor, _stochastic.Rows.loss
+    anchor, difference = _stochastic.anchor, _stochastic.gradient_difference
 
     def counted_anchor(obj, w, floor, curvature=None):
         count[0] += 1 + (curvature is None)
         return anchor(obj, w, floor, curvature)
 
-    def counted_loss(rows, layout, n_threads=1):
-        if rows.X.shape[0] < n_rows:
-            count[0] += 2 * rows.X.shape[0] / n_rows
-        return rows_loss(rows, layout, n_threads)
+    def counted_difference(block, *args):
+        count[0] += block.X.shape[0] / n_rows
+        return difference(block, *args)
 
-    _stochastic.anchor, _stochastic.Rows.loss = counted_anchor, counted_loss
+    _stochastic.anchor, _stochastic.gradient_difference = counted_anchor, counted_difference
     try:
         yield count
     finally:
-        _stochastic.anchor, _stochastic.Rows.loss = anchor, rows_loss
+        _stochastic.anchor, _stochastic.gradient_difference = anchor, difference
 
 
 def bench_dataset(name, scale, epochs, C=1.0):

@@ -152,6 +152,18 @@ def loss_gradient_kept(block, coef, intercept, reference):
     return (value, grad), kept
 
 
+def gradient_difference(block, coef, intercept, kept_v, reference):
+    """``(grad(w) - grad(v),)`` of the block, ``X^T [s_i (p_i(w) - p_i(v))]``, with
+    ``kept_v`` the rows' ``s_i p_i(v)`` (``loss_gradient_kept``'s, in these weights):
+    the targets are the same at both points and cancel, so SVRG's correction
+    (``_stochastic``) costs one point's logits and one product back, with no labels
+    and no loss."""
+    G = _logits(block, coef)
+    _softmax_inplace(G, reference, scale=block.weights, bias=intercept)
+    G -= kept_v
+    return (_pull_back(block.X, G, intercept),)
+
+
 def hessp(block, kept, direction, direction_intercept):
     """``(H v,)`` of the block, with ``kept`` from ``loss_gradient_kept``.
 

@@ -172,9 +172,10 @@ class SoftmaxRegressionClassifier(
         unless class weights differ between classes.
     batch_size : int or 'auto', default='auto'
         Rows per stochastic step (``'sgd'``, ``partial_fit``); ``'auto'``: for
-        ``fit`` with the full softmax and without an L1 term, about an eighth of
-        the rows and at least two per class, within [256, 4096], in equal
-        batches; otherwise 256 (all rows when fewer). The batch solvers ignore
+        the full softmax without an L1 term, about an eighth of the rows and at
+        least two per class (``fit``) or five times the square root of the
+        call's rows (``partial_fit``), within [256, 4096], in equal batches;
+        otherwise 256 (all rows when fewer). The batch solvers ignore
         this parameter and the six after it.
     learning_rate : {'adaptive', 'constant'}, default='adaptive'
         ``'adaptive'``: ``fit(solver='sgd')`` ends an epoch with a line step
@@ -182,7 +183,8 @@ class SoftmaxRegressionClassifier(
         objective and halves the step, and grows the step by 10% after one
         that lowered it; ``'constant'``: ``eta0`` throughout.
         ``partial_fit`` scales a call's step by the square root of its share of
-        the weight seen so far.
+        the weight seen so far, and a call of more than 12 steps takes 12
+        steps' worth in all.
     eta0 : float or 'auto', default='auto'
         Initial step: in units of the Hessian diagonal for the full softmax
         (``'auto'``: 0.1), AdaGrad's step for the sampled softmax (``'auto'``:
@@ -234,6 +236,8 @@ class SoftmaxRegressionClassifier(
     optimizer_state_ : SGDState or None
         The stochastic optimizer's state after ``'sgd'`` or ``partial_fit``
         (None after a batch solver), from which ``partial_fit`` continues.
+        After ``partial_fit`` without an L1 term it holds up to 10 curvature
+        pairs: 20 arrays the size of ``coef_`` (and the intercepts).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -625,9 +629,9 @@ class SoftmaxRegressionClassifier(
 
         Whatever ``solver`` says, ``partial_fit`` takes stochastic steps, and it
         continues from ``coef_`` when the model is already fitted (by ``fit`` or
-        an earlier call). The optimizer's state (step size, step count, feature
-        moments, weight seen, shuffling generator) is ``optimizer_state_``: a
-        pickled model resumes its stream exactly. ``C`` is read per unit of
+        an earlier call). The optimizer's state (step size, step count, weight
+        seen, shuffling generator, preconditioner and curvature pairs) is
+        ``optimizer_state_``: a pickled model resumes its stream exactly. ``C`` is read per unit of
         weight seen so far: after batches of total weight ``W`` (this one
         included; a second pass over the same rows counts them again) the
         batch's step targets the objective ``C * sum s_i CE_i + penalty`` of a
@@ -665,7 +669,9 @@ class SoftmaxRegressionClassifier(
         ...     for chunk in np.array_split(np.random.default_rng(epoch).permutation(150), 3):
         ...         clf = clf.partial_fit(X[chunk], y[chunk], classes=[0, 1, 2])
         >>> round(clf.score(X, y), 3)
-        0.913
+        0.973
+        >>> round(SoftmaxRegressionClassifier().fit(X, y).score(X, y), 3)  # the batch fit
+        0.973
         """
         return self._restoring(self._partial_fit, X, y, classes, sample_weight)
 

@@ -48,6 +48,7 @@ class DataTerm(Protocol):
 
     def loss(self, w) -> float: ...
     def loss_gradient(self, w) -> tuple: ...
+    def loss_gradient_probabilities(self, w) -> tuple: ...
     def gradient_hessp(self, w) -> tuple: ...
     def hessian_diagonal(self, w=None) -> np.ndarray: ...
     def running(self): ...
@@ -131,6 +132,15 @@ class SoftmaxLoss:
         )
         return f, g.ravel()
 
+    def loss_gradient_probabilities(self, w):
+        """``(L(w), grad L(w), P)`` with ``P`` (n_samples, k), in X's dtype, each row's
+        weighted probabilities ``s_i p_i(w)`` (the stochastic solver's anchor keeps
+        them: ``_blocks.gradient_difference``)."""
+        (f, g), kept = self.engine.reduce(
+            self.block_functions.loss_gradient_kept, self.blocks, *self._coefficients(w), keep=True
+        )
+        return f, g.ravel(), np.concatenate(kept)
+
     def gradient_hessp(self, w):
         """``(L(w), grad L(w), hessp)`` with ``hessp(v)`` the Hessian at ``w`` times ``v``.
 
@@ -197,13 +207,7 @@ def cut_blocks(X, y, weights, layout, top, total, n_threads=1, *, offset=None, l
     targets = None
     if labels is None:  # target distributions: the stored columns, in X's dtype
         targets = np.ascontiguousarray(np.asarray(y)[:, ref:], dtype=X.dtype)
-    # An offset moves the logits; with a reference class, only its difference to the
-    # reference's does (the cross-entropy does not change when a row's logits all move).
-    if offset is not None:
-        offset = np.asarray(offset, dtype=np.float64)
-        if ref:
-            offset = offset[:, 1:] - offset[:, :1]
-        offset = np.ascontiguousarray(offset, dtype=X.dtype)
+    offset = stored_offset(offset, layout, X.dtype)
     n_blocks = 1 if csc else parts * max(1, -(-n // (parts * rows)))
     bounds = np.linspace(0, n, n_blocks + 1).astype(int)
     blocks = [
@@ -219,6 +223,18 @@ def cut_blocks(X, y, weights, layout, top, total, n_threads=1, *, offset=None, l
         for a, b in zip(bounds[:-1], bounds[1:], strict=True)
     ]
     return blocks, parts
+
+
+def stored_offset(offset, layout, dtype):
+    """A per-row offset's stored columns in ``dtype`` (None stays None): with a
+    reference class only the difference to its offset moves the probabilities
+    (the cross-entropy does not change when a row's logits all move)."""
+    if offset is None:
+        return None
+    offset = np.asarray(offset, dtype=np.float64)
+    if layout.reference:
+        offset = offset[:, 1:] - offset[:, :1]
+    return np.ascontiguousarray(offset, dtype=dtype)
 
 
 def block_arrays(y, sample_weight, layout, dtype, *, top=None, total=None):

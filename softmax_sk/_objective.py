@@ -39,6 +39,13 @@ class Objective:
         f, g = self.loss.loss_gradient(w)
         return f + self.penalty.smooth_value(w), g + self.penalty.smooth_gradient(w)
 
+    def fun_grad_probabilities(self, w):
+        """Smooth objective, gradient, and the data term's weighted probabilities at ``w``
+        (``SoftmaxLoss.loss_gradient_probabilities``)."""
+        self.n_passes += 1
+        f, g, probabilities = self.loss.loss_gradient_probabilities(w)
+        return f + self.penalty.smooth_value(w), g + self.penalty.smooth_gradient(w), probabilities
+
     def fun_grad_hessp(self, w):
         """Smooth objective, gradient, and a Hessian-vector product at ``w``."""
         self.n_passes += 1

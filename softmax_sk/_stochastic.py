@@ -11,29 +11,34 @@ One *pass* over a chunk of rows (all the data in ``fit``, one call's data in
 Prox-SVRG) with a diagonal preconditioner:
 
 1. the anchor: the chunk's exact gradient ``mu`` at the current coefficients
-   ``v`` (one pass, through the data term's engine, so threads apply);
+   ``v`` (one pass, through the data term's engine, so threads apply), which
+   keeps every row's probabilities at ``v``;
 2. for each minibatch ``B`` of a shuffled order:
    ``g = grad_B(w) - grad_B(v) + mu`` and
    ``w <- prox(w - eta * g / P)``, with ``P`` the chunk's Hessian diagonal of
    the smooth objective at ``v`` (one more pass; ``fit`` takes it at its first
-   anchor only), at least that of a calibrated model (``curvature_floor``), and
-   the proximal step the L1 term's soft threshold per entry (so ``coef_`` has
-   exact zeros).
+   anchor only, ``partial_fit`` as the weight seen doubles), at least that of
+   a calibrated model (``curvature_floor``), and the proximal step the L1
+   term's soft threshold per entry (so ``coef_`` has exact zeros).
 
-The gradients are those of the pure block functions (``_blocks``) on
-minibatch ``Block``s, whose weights are the batch's normalised to sum 1: the
-batch's weighted mean cross-entropy. The correction ``- grad_B(v) + mu`` makes
+The minibatches are ``Block``s of the data term whose weights are the
+batch's normalised to sum 1 (the batch's weighted mean cross-entropy), and
+``grad_B(w) - grad_B(v)`` is the block function
+``_blocks.gradient_difference``: the targets cancel, and with the anchor's
+probabilities a step costs one product each way. The correction ``- grad_B(v) + mu`` makes
 the step's expectation the chunk's full gradient at ``w`` and its variance
 vanish as ``w`` and ``v`` approach the optimum, so a constant step converges
 (to the chunk's optimum) where plain SGD needs a decaying one.
 
-``fit`` (without an L1 term) also keeps the last ``MEMORY`` pairs of
-successive anchors ``(v_e - v_{e-1}, mu_e - mu_{e-1})`` and steps along
-L-BFGS's inverse-Hessian estimate from them (the batch solver's two-loop
-recursion, started from ``1 / P`` scaled by the last pair): whole-data curvature at
-the price of a few vector products per
-step, as stochastic L-BFGS methods do (Moritz, Nishihara & Jordan 2016, who
-take their pairs from subsampled Hessian-vector products instead).
+Without an L1 term, the steps also follow L-BFGS's inverse-Hessian estimate
+(the batch solver's two-loop recursion, started from ``1 / P`` scaled by the
+last pair) from the last ``MEMORY`` curvature pairs: whole-data curvature at
+the price of a few vector products per step, as stochastic L-BFGS methods do
+(Moritz, Nishihara & Jordan 2016). ``fit``'s pairs are successive anchors
+``(v_e - v_{e-1}, mu_e - mu_{e-1})``; ``partial_fit``'s, whose anchors are of
+different rows, are the move between anchors and a Hessian-vector product
+along it on a few minibatches of the call's rows (Byrd, Hansen, Nocedal &
+Singer 2016).
 
 With adaptive steps (and no L1 term), ``fit`` ends an epoch with a line step
 along its displacement ``d = w - v``: both anchors' exact gradients give the
@@ -43,8 +48,8 @@ fits them. When ``t`` is off 1 by more than 10%, the objective at ``v + t d``
 is evaluated (one more pass) and taken if lower than at ``w``; a ``t`` below
 1/2 also halves ``eta``. An epoch that fell short (small early steps) is so
 stretched, up to ``MAX_STEP`` times, and one that overshot is pulled back
-instead of being wasted; an epoch costs at most 4 passes (two anchors, the
-minibatch gradients at ``w`` and ``v``). ``benchmarks/results/sgd.md`` has the
+instead of being wasted; an epoch costs at most 3 passes (two anchors, the
+minibatch steps). ``benchmarks/results/sgd.md`` has the
 gaps to the optimum per epoch; ``stream.md`` compares with scikit-learn's SGD.
 """
 
@@ -55,8 +60,9 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
+from ._blocks import Block, gradient_difference, hessp
 from ._engine import single_threaded_blas
-from ._loss import SoftmaxLoss
+from ._loss import SoftmaxLoss, stored_offset
 from ._objective import Objective
 from ._solvers._base import SolverResult, is_flat, max_norm, two_loop
 
@@ -78,6 +84,16 @@ MEMORY = 10
 # On bench_stream's stream (20 chunks an epoch) the power 1 (1/t) left a test log-loss of
 # 0.985 after 5 epochs and 0.5 (1/sqrt(t)) one of 0.955, the batch optimum's being 0.952.
 SHARE_POWER = 0.5
+# partial_fit's curvature pairs: the Hessian-vector product on this many minibatches of rows.
+PAIR_BATCHES = 4
+# partial_fit: a call of more steps than this takes smaller ones, CALL_STEPS steps' worth of
+# movement in all (with curvature pairs, a call moves about a quasi-Newton step). Test
+# log-loss of dense_100k_100-like streams (float32, C=1, batch_size="auto") after epochs 1
+# and 2, without a limit / with 8 / 12 / 16: chunks of 10,000 rows (20 steps) 0.9499,
+# 0.9464 / 0.9460, 0.9446 / 0.9469, 0.9450 / 0.9484, 0.9456; of 50,000 rows (44 steps)
+# 0.9615, 0.9593 / 0.9653, 0.9571 / 0.9583, 0.9571 / 0.9581, 0.9573 (optima 0.9439,
+# 0.9568); chunks of 2,000 rows (7 steps) are the same under every limit.
+CALL_STEPS = 12
 # fit's secant step along an epoch's displacement is at most this (6 gave the same
 # figures on classes_50k_1000).
 MAX_STEP = 3.0
@@ -99,6 +115,14 @@ class SGDState(NamedTuple):
         The sampled softmax's (``_sampled``): AdaGrad's squared-gradient sums
         (n_dof, k), the step each class's column was last brought up to date,
         and the rows seen per class; None for the full softmax.
+    curvature : ndarray or None
+        ``partial_fit``'s preconditioner (flat), taken when ``seen`` was
+        ``curvature_at`` and taken again once ``seen`` has doubled since.
+    curvature_at : float
+    pairs : tuple
+        ``partial_fit``'s curvature pairs ``(s, y, 1 / s.y)``, the last ``MEMORY``.
+    anchor_w : ndarray or None
+        The coefficients of ``partial_fit``'s last anchor (the start of a pair).
     """
 
     eta: float
@@ -108,6 +132,10 @@ class SGDState(NamedTuple):
     accumulator: object = None
     last_step: object = None
     class_counts: object = None
+    curvature: object = None
+    curvature_at: float = 0.0
+    pairs: tuple = ()
+    anchor_w: object = None
 
 
 class Anchor(NamedTuple):
@@ -118,6 +146,7 @@ class Anchor(NamedTuple):
     gradient: np.ndarray  # of the smooth part (data term + L2)
     grad_norm: float  # max-norm of the minimum-norm subgradient
     curvature: np.ndarray  # the smooth part's Hessian diagonal: the preconditioner
+    probabilities: np.ndarray  # the rows' weighted probabilities s_i p_i(w), (n, k)
 
 
 def init(eta0, random_state):
@@ -151,12 +180,12 @@ def anchor(obj, w, floor, curvature=None):
     """The ``Anchor`` of an ``_objective.Objective`` (a data term and a penalty) at ``w``;
     its preconditioner is the Hessian diagonal at ``w``, at least ``floor`` (one more
     pass), or ``curvature`` when given."""
-    f, g = obj.fun_grad(w)
+    f, g, probabilities = obj.fun_grad_probabilities(w)
     value = f + obj.l1_value(w)
     grad_norm = max_norm(obj.min_norm_subgradient(w, g))
     if curvature is None:
         curvature = np.maximum(obj.preconditioner(w), floor)
-    return Anchor(w, value, g, grad_norm, curvature)
+    return Anchor(w, value, g, grad_norm, curvature, probabilities)
 
 
 def line_step(obj, floor, start, end, state):
@@ -233,8 +262,9 @@ class Rows(NamedTuple):
 def inner_loop(data, layout, start, state, *, penalty, batch_size, shuffle, pairs=()):
     """The SVRG steps of one pass over ``data`` (``Rows``) from ``start`` (an ``Anchor``).
 
-    Each minibatch's gradients are its rows' data term's (``Rows.loss``: the
-    block functions on the minibatch). Returns ``(w, state)``.
+    Each minibatch is a block of the data term (its weights normalised to sum 1),
+    and its correction ``grad_B(w) - grad_B(v)`` is the block function
+    ``_blocks.gradient_difference``. Returns ``(w, state)``.
     """
     rng = np.random.default_rng()
     rng.bit_generator.state = state.rng
@@ -250,14 +280,30 @@ def inner_loop(data, layout, start, state, *, penalty, batch_size, shuffle, pair
 def _steps(data, layout, start, state, order, penalty, batch_size, pairs):
     precond = start.curvature
     w, v = start.w, start.w
-    for a in range(0, data.X.shape[0], batch_size):
-        batch = data.take(np.sort(order[a : a + batch_size]))  # sorted: contiguous reads
-        if not np.sum(batch.weights) > 0:  # rows of zero weight: nothing to learn from
+    X, dtype = data.X, data.X.dtype
+    whole = float(np.sum(data.weights))  # the anchor's probabilities are in weights / whole
+    offset = stored_offset(data.offset, layout, dtype)
+    # Dense minibatches are gathered into one buffer: a fresh array per step costs
+    # more in page faults than the copy itself (17 ms against 4 ms for 50,000 x 100).
+    buffer = None if sp.issparse(X) else np.empty((min(batch_size, X.shape[0]), X.shape[1]), dtype)
+    for a in range(0, X.shape[0], batch_size):
+        rows = np.sort(order[a : a + batch_size])  # sorted: contiguous reads
+        s = data.weights[rows]
+        total = float(np.sum(s))
+        if not total > 0:  # rows of zero weight: nothing to learn from
             continue
         g = start.gradient
         if w is not v:  # at w = v the correction is exactly 0
-            loss = batch.loss(layout)
-            g = g + loss.loss_gradient(w)[1] - loss.loss_gradient(v)[1]
+            rows_X = X[rows] if buffer is None else np.take(X, rows, 0, buffer[: rows.size])
+            batch = Block(
+                rows_X, None, (s / total).astype(dtype), None,
+                offset=None if offset is None else offset[rows],
+            )  # fmt: skip
+            kept_v = start.probabilities[rows] * dtype.type(whole / total)
+            (diff,) = gradient_difference(
+                batch, *layout.split(w, dtype=dtype), kept_v, layout.reference
+            )
+            g = g + diff.ravel()
             g += penalty.smooth_gradient(w - v)
         w, state = update(g, state, w, precond=precond, penalty=penalty, pairs=pairs)
     return w, state
@@ -277,26 +323,85 @@ def one_pass(data, layout, w, state, *, penalty, batch_size, shuffle, n_threads=
     that chunk's own optimum, and without the decay a stream would end near its
     last chunk's rather than the whole stream's; with it, the chunks' pulls
     average out, as with stochastic approximation's ``1 / sqrt(t)`` steps.
-    Returns ``(w, state, anchor)``, the anchor taken at the incoming ``w``.
+    A call of many minibatches spreads ``CALL_STEPS`` steps' worth of movement
+    over them (``_call_scale``). Without an L1 term the steps follow L-BFGS's
+    estimate from the stream's curvature pairs (``_with_stream_pair``), as
+    ``fit``'s do from its anchors'. The preconditioner (a pass of squares,
+    about as dear as the anchor) is kept in the state and taken again on a
+    call that doubles the weight seen since it was taken: on calls 1, 2, 4,
+    8, ... of equal chunks. Returns ``(w, state, anchor)``, the anchor taken at
+    the incoming ``w``.
     """
     data = data._replace(X=rows_of(data.X))
     chunk = float(np.sum(data.weights))
     state = state._replace(seen=state.seen + chunk)
     loss = data.loss(layout, n_threads)
     obj = Objective(loss, penalty)
+    kept = state.curvature
+    if kept is not None and state.seen >= 2 * state.curvature_at:
+        kept = None
     with loss.running():
-        start = anchor(obj, w, curvature_floor(loss, data, layout, batch_size))
+        floor = curvature_floor(loss, data, layout, batch_size) if kept is None else None
+        start = anchor(obj, w, floor, kept)
+    if kept is None:
+        state = state._replace(curvature=start.curvature, curvature_at=state.seen)
+    if not penalty.has_l1:
+        state = _with_stream_pair(data, layout, start, state, penalty, batch_size)
     eta = state.eta
     w, state = inner_loop(
         data,
         layout,
         start,
-        state._replace(eta=eta * (chunk / state.seen) ** SHARE_POWER),
+        state._replace(eta=eta * _call_scale(chunk / state.seen, data.X.shape[0], batch_size)),
         penalty=penalty,
         batch_size=batch_size,
         shuffle=shuffle,
+        pairs=state.pairs,
     )
     return w, state._replace(eta=eta), start
+
+
+def _call_scale(share, n, batch_size):
+    """The factor on ``eta`` for a ``partial_fit`` call holding ``share`` of the weight
+    seen, in steps of ``batch_size`` of its ``n`` rows: ``share ** SHARE_POWER``, and
+    at most ``CALL_STEPS`` steps' worth of movement per call."""
+    return share**SHARE_POWER * min(1.0, CALL_STEPS / -(-n // batch_size))
+
+
+def _with_stream_pair(data, layout, start, state, penalty, batch_size):
+    """The state with this call's curvature pair added to ``partial_fit``'s pairs.
+
+    The pair is ``(s, H s)`` with ``s`` the move from the previous call's anchor
+    to this one and ``H`` the smooth objective's Hessian at this anchor,
+    estimated on ``PAIR_BATCHES`` minibatches' worth of this call's rows drawn
+    at random (the subsampled products of Byrd, Hansen, Nocedal & Singer 2016):
+    about a tenth of a pass over a 50,000-row call. Successive anchors'
+    gradients are of different rows and would not make a pair.
+    """
+    previous, state = state.anchor_w, state._replace(anchor_w=start.w)
+    if previous is None:
+        return state
+    n, dtype = data.X.shape[0], data.X.dtype
+    rng = np.random.default_rng()
+    rng.bit_generator.state = state.rng
+    rows = np.arange(n)
+    if PAIR_BATCHES * batch_size < n:
+        rows = np.sort(rng.choice(n, size=PAIR_BATCHES * batch_size, replace=False))
+    state = state._replace(rng=rng.bit_generator.state)
+    weights = data.weights[rows]
+    total = float(np.sum(weights))
+    if not total > 0:
+        return state
+    inverse = np.divide(total, weights, out=np.zeros_like(weights), where=weights > 0)
+    sub = Block(data.X[rows], None, (weights / total).astype(dtype), inverse.astype(dtype))
+    sv = start.w - previous
+    kept = start.probabilities[rows] * dtype.type(float(np.sum(data.weights)) / total)
+    (hv,) = hessp(sub, kept, *layout.split(sv, dtype=dtype))
+    yv = hv.ravel() + penalty.smooth_hessp(sv)
+    sy = float(sv @ yv)
+    if not sy > 1e-10 * np.linalg.norm(sv) * np.linalg.norm(yv):
+        return state
+    return state._replace(pairs=(*state.pairs, (sv, yv, 1.0 / sy))[-MEMORY:])
 
 
 def fit(

@@ -103,7 +103,11 @@ def _stream(model, X, y, epochs, n_chunks, seed, stop=None):
 
 
 def test_partial_fit_over_shuffled_chunks_matches_fit_in_distribution():
-    """Test log-loss over 8 seeds: the stream's mean within 1% of fit's."""
+    """Test log-loss over 16 seeds, 2 epochs, 4 shuffled chunks: neither Welch's t-test
+    nor a two-sample Kolmogorov-Smirnov test tells the stream's from fit's (before the
+    stream's curvature pairs, its mean was 0.4% higher: p < 1e-4 for both)."""
+    from scipy import stats
+
     X, y = make_problem(3, n_samples=6000, n_features=10, seed=1)
     X_test, y_test = X[4000:], y[4000:]
     X, y = X[:4000], y[:4000]
@@ -115,17 +119,16 @@ def test_partial_fit_over_shuffled_chunks_matches_fit_in_distribution():
     kw = {"C": 10.0, "solver": "sgd", "batch_size": 100, "learning_rate": "constant"}
     fits = [
         log_loss(SoftmaxRegressionClassifier(max_iter=2, tol=0, random_state=s, **kw).fit(X, y))
-        for s in range(8)
+        for s in range(16)
     ]
     streams = [
         log_loss(_stream(SoftmaxRegressionClassifier(random_state=s, **kw), X, y, 2, 4, s))
-        for s in range(8)
+        for s in range(16)
     ]
-    # Per-chunk anchors leave the stream noisier than fit's whole-data anchor: measured
-    # 0.4% higher test log-loss at 2 epochs, a shift beyond the spread of the seeds.
-    assert abs(np.mean(streams) - np.mean(fits)) < 0.01 * np.mean(fits)
+    assert stats.ttest_ind(streams, fits, equal_var=False).pvalue > 0.05
+    assert stats.ks_2samp(streams, fits).pvalue > 0.05
     best = log_loss(SoftmaxRegressionClassifier(C=10.0, tol=1e-8).fit(X, y))
-    assert np.mean(fits) < best + 0.002 and np.mean(streams) < best + 0.01
+    assert abs(np.mean(fits) - best) < 0.002 and abs(np.mean(streams) - best) < 0.002
 
 
 def test_a_pickled_stream_resumes_bitwise():
@@ -219,13 +222,16 @@ def test_the_sampled_softmax_refuses_what_it_does_not_fit():
     assert not hasattr(clf, "coef_")
 
 
-@pytest.mark.parametrize("n_samples, n_classes", [(8000, 3000), (40000, 10), (1437, 10), (300, 3)])
-def test_auto_batch_size_is_within_its_bounds_in_equal_batches(n_samples, n_classes):
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(
+    "n_samples, n_classes", [(8000, 3000), (40000, 10), (1437, 10), (300, 3), (10**6, 10)]
+)
+def test_auto_batch_size_is_within_its_bounds_in_equal_batches(n_samples, n_classes, stream):
     from softmax_sk._layout import Layout
     from softmax_sk._stream import options
 
     est = SoftmaxRegressionClassifier(solver="sgd")
-    batch, _ = options(est, n_samples, Layout(5, n_classes, True))
+    batch, _ = options(est, n_samples, Layout(5, n_classes, True), stream=stream)
     assert batch <= max(4096, 0) and batch <= n_samples
     assert batch >= min(256, n_samples) or batch == n_samples
     n_batches = -(-n_samples // batch)
