@@ -224,6 +224,9 @@ def test_bench_outofcore_streams_a_memmap(tmp_path):
     args = ["--gb", "0.001", "--chunk", "500", "--path", str(data), "--out", str(tmp_path)]
     (row,) = bench_outofcore.main(args)
     assert row["n"] == 2500 and row["read_time"] > 0 and len(row["epoch_times"]) == 1
+    assert 0 < row["fit_times"][0] + row["wait_times"][0] <= row["epoch_times"][0]
+    assert row["read_time"] == min(row["read_times"]) and len(row["read_times"]) == 2
+    assert row["partial_fit_alone_per_chunk"] > 0
     assert row["peak_rss_anon_mib"] >= row["rss_anon_before_mib"] > 0
     assert not data.exists()  # deleted without --keep
 

@@ -236,3 +236,41 @@ def test_auto_batch_size_is_within_its_bounds_in_equal_batches(n_samples, n_clas
     assert batch >= min(256, n_samples) or batch == n_samples
     n_batches = -(-n_samples // batch)
     assert n_samples - (n_batches - 1) * batch >= batch - n_batches  # no small last batch
+
+
+def test_a_stream_pair_is_the_hessian_along_the_move(rng):
+    """partial_fit's curvature pair ``(s, y)``, its rows all drawn: ``y`` is the penalised
+    objective's Hessian at the anchor times ``s`` (central differences of the gradient)."""
+    from softmax_sk import _stochastic
+    from softmax_sk._layout import Layout
+    from softmax_sk._objective import Objective
+    from softmax_sk._penalty import ElasticNet
+
+    X, y = make_problem(4, n_samples=500, n_features=10)
+    sw = rng.uniform(0.5, 2.0, size=len(y))
+    layout = Layout(X.shape[1], 4, True)
+    penalty = ElasticNet.from_C(0.5, 0.0, sw, layout.penalized())
+    data = _stochastic.Rows(X, y, sw)
+    obj = Objective(data.loss(layout), penalty)
+    w = rng.normal(scale=0.5, size=layout.size)
+    previous = w + rng.normal(scale=0.1, size=layout.size)
+    start = _stochastic.anchor(obj, w, 0.0)
+    state = _stochastic.init(0.1, 0)._replace(anchor_w=previous)
+    state = _stochastic._with_stream_pair(data, layout, start, state, penalty, len(y))
+    sv, yv, rho = state.pairs[-1]
+    eps = 1e-5
+    expected = (obj.fun_grad(w + eps * sv)[1] - obj.fun_grad(w - eps * sv)[1]) / (2 * eps)
+    np.testing.assert_allclose(sv, w - previous)
+    np.testing.assert_allclose(yv, expected, rtol=1e-6, atol=1e-10)
+    assert rho == pytest.approx(1.0 / (sv @ yv))
+
+
+def test_a_state_pickled_by_0_3_continues():
+    """0.3.0's SGDState had seven fields; a pickle of it loads with the new ones empty."""
+    X, y = make_problem(3, n_samples=900)
+    clf = SoftmaxRegressionClassifier(random_state=0).partial_fit(X[:300], y[:300], [0, 1, 2])
+    clf.optimizer_state_ = SGDState(*clf.optimizer_state_[:7])
+    clf = pickle.loads(pickle.dumps(clf))
+    clf.partial_fit(X[300:600], y[300:600]).partial_fit(X[600:], y[600:])
+    # the first call after the load anchors; the second makes the first pair
+    assert len(clf.optimizer_state_.pairs) == 1 and clf.optimizer_state_.curvature is not None

@@ -196,3 +196,30 @@ def test_float32_targets_and_offsets_stay_float32():
     f64, g64 = loss.loss_gradient(w)
     assert f32 == pytest.approx(f64, rel=1e-5)
     np.testing.assert_allclose(g32, g64, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_minibatch_gradient_difference_from_the_anchors_probabilities(case):
+    """SVRG's correction as ``_stochastic`` takes it: the anchor's kept probabilities,
+    rescaled to a minibatch's weights, give ``grad_B(w) - grad_B(v)`` of the minibatch's
+    mean cross-entropy (central differences of the explicit loss on those rows)."""
+    from softmax_sk._blocks import Block, gradient_difference
+    from softmax_sk._loss import stored_offset
+
+    loss, w, X, T, sw, offset = _problem(*case)
+    layout = loss.layout
+    v = w + np.random.default_rng(1).normal(scale=0.3, size=w.size)
+    _, _, kept_v = loss.loss_gradient_probabilities(v)
+    rows = np.sort(np.random.default_rng(2).choice(X.shape[0], 50, replace=False))
+    X_rows = sp.csr_matrix(X)[rows] if sp.issparse(X) else X[rows]
+    s = sw[rows]
+    offset_rows = None if offset is None else offset[rows]
+    block = Block(X_rows, None, s / s.sum(), None, offset=stored_offset(offset_rows, layout, float))
+    kept = kept_v[rows] * (sw.sum() / s.sum())
+    (diff,) = gradient_difference(block, *layout.split(w), kept, layout.reference)
+
+    def rows_loss(u):
+        return _reference_loss(X_rows, T[rows], s, offset_rows, u, layout)
+
+    expected = _central(rows_loss, w, 1e-6) - _central(rows_loss, v, 1e-6)
+    np.testing.assert_allclose(diff.ravel(), expected, rtol=1e-6, atol=1e-8)
