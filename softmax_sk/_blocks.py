@@ -73,17 +73,25 @@ def _pull_back(X, G, intercept):
     return out
 
 
-def _logits(block, coef):
-    """The block's stored logits without the intercept (added inside the softmax sweep)."""
-    z = np.asarray(block.X @ coef)
+def _logits(block, coef, out=None):
+    """The block's stored logits without the intercept (added inside the softmax sweep),
+    in ``out`` (n, k) when given."""
+    if out is None:
+        z = np.asarray(block.X @ coef)
+    elif sp.issparse(block.X):
+        z = out
+        z[...] = block.X @ coef
+    else:
+        z = np.matmul(block.X, coef, out=out)
     if block.offset is not None:
         z += block.offset
     return z
 
 
-def _logit_gradient(block, coef, intercept, reference):
-    """``(G, loss)``: ``G = s_i (p_i - t_i)`` (the block's logits, overwritten) and the loss."""
-    G = _logits(block, coef)
+def _logit_gradient(block, coef, intercept, reference, out=None):
+    """``(G, loss)``: ``G = s_i (p_i - t_i)`` (the block's logits, overwritten; in ``out``
+    when given) and the loss."""
+    G = _logits(block, coef, out)
     if block.targets is None and not block.smoothing:  # one-hot: all in the kernel's sweep
         ce = _softmax_inplace(
             G, reference, scale=block.weights, bias=intercept, labels=block.labels
@@ -145,11 +153,22 @@ def loss_gradient(block, coef, intercept, reference):
 def loss_gradient_kept(block, coef, intercept, reference):
     """``((loss, gradient), kept)``: as ``loss_gradient``, and the weighted
     probabilities ``s_i p_i`` that ``hessp`` needs at these coefficients."""
-    G, value = _logit_gradient(block, coef, intercept, reference)
-    grad = _pull_back(block.X, G, intercept)
-    kept = G  # G + s_i t_i = s_i p_i: add the weighted targets back
-    _add_targets(kept, block, reference, 1.0)
+    value, grad, kept = _with_probabilities(block, coef, intercept, reference)
     return (value, grad), kept
+
+
+def loss_gradient_into(block, out, coef, intercept, reference):
+    """``(loss, gradient)``, as ``loss_gradient``, writing the weighted probabilities
+    ``s_i p_i`` into ``out`` (the block's rows of an (n, k) array in X's dtype): the
+    stochastic solver's anchor keeps them for its steps (``gradient_difference``)."""
+    return _with_probabilities(block, coef, intercept, reference, out)[:2]
+
+
+def _with_probabilities(block, coef, intercept, reference, out=None):
+    G, value = _logit_gradient(block, coef, intercept, reference, out=out)
+    grad = _pull_back(block.X, G, intercept)
+    _add_targets(G, block, reference, 1.0)  # G + s_i t_i = s_i p_i
+    return value, grad, G
 
 
 def gradient_difference(block, coef, intercept, kept_v, reference):

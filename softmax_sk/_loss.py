@@ -17,7 +17,9 @@ number of samples. The coefficient vector ``w`` follows ``_layout``.
 evaluation is an engine's (``_engine``) total of a pure block function over
 them, so the ``n_samples x k`` working set never exceeds one block per thread,
 for dense X (any memory order) and CSR X alike (CSC X, whose rows cannot be
-sliced without a copy, is one block).
+sliced without a copy, is one block), unless a caller asks to keep the
+probabilities (``gradient_hessp`` for Newton's products,
+``loss_gradient_probabilities`` for the stochastic solver's anchor).
 """
 
 from typing import Protocol
@@ -136,10 +138,13 @@ class SoftmaxLoss:
         """``(L(w), grad L(w), P)`` with ``P`` (n_samples, k), in X's dtype, each row's
         weighted probabilities ``s_i p_i(w)`` (the stochastic solver's anchor keeps
         them: ``_blocks.gradient_difference``)."""
-        (f, g), kept = self.engine.reduce(
-            self.block_functions.loss_gradient_kept, self.blocks, *self._coefficients(w), keep=True
+        bounds = np.cumsum([0] + [block.X.shape[0] for block in self.blocks])
+        probabilities = np.empty((bounds[-1], self.layout.k), dtype=self.dtype)
+        rows = [probabilities[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        f, g = self.engine.reduce(
+            self.block_functions.loss_gradient_into, self.blocks, *self._coefficients(w), kept=rows
         )
-        return f, g.ravel(), np.concatenate(kept)
+        return f, g.ravel(), probabilities
 
     def gradient_hessp(self, w):
         """``(L(w), grad L(w), hessp)`` with ``hessp(v)`` the Hessian at ``w`` times ``v``.

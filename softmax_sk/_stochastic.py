@@ -356,7 +356,7 @@ def one_pass(data, layout, w, state, *, penalty, batch_size, shuffle, n_threads=
         penalty=penalty,
         batch_size=batch_size,
         shuffle=shuffle,
-        pairs=state.pairs,
+        pairs=() if penalty.has_l1 else state.pairs,  # L1's prox takes the diagonal steps
     )
     return w, state._replace(eta=eta), start
 
@@ -448,6 +448,8 @@ def fit(
             if best.grad_norm <= tol:
                 message = "gradient below tol"
                 break
+            if best.probabilities is None:  # an undone epoch: its start's were let go
+                best = anchor(obj, best.w, floor, best.curvature)
             w, state = inner_loop(
                 data,
                 layout,
@@ -458,6 +460,7 @@ def fit(
                 shuffle=shuffle,
                 pairs=tuple(pairs),
             )
+            best = best._replace(probabilities=None)  # n x k: let go before the next anchor
             epoch += 1
             end = anchor(obj, w, floor, best.curvature)
             if adaptive and not penalty.has_l1:

@@ -37,6 +37,14 @@ def _fitted(kind):
         params = {"class_weight": "balanced", "C": np.inf}
     elif kind == "sparsified":
         params = {"C": 0.05, "l1_ratio": 1.0}
+    elif kind == "sgd":
+        params = {"solver": "sgd", "random_state": 0}
+    elif kind == "stream":  # partial_fit: curvature pairs and the kept preconditioner
+        clf = SoftmaxRegressionClassifier(random_state=0)
+        for chunk in np.array_split(np.arange(len(y)), 4):
+            clf.partial_fit(X[chunk], y[chunk], classes=np.unique(y))
+        assert clf.optimizer_state_.pairs
+        return clf, X
     clf = SoftmaxRegressionClassifier(max_iter=300, **params).fit(X, y)
     if kind == "sparsified":
         clf.sparsify()
@@ -54,6 +62,8 @@ KINDS = [
     "class_weight",
     "balanced_unpenalised",
     "sparsified",
+    "sgd",
+    "stream",
 ]
 
 
@@ -74,6 +84,10 @@ def assert_identical(a, b, where="model"):
         assert list(a) == list(b), where
         for key in a:
             assert_identical(a[key], b[key], f"{where}[{key!r}]")
+    elif isinstance(a, tuple):  # the optimizer's state and its curvature pairs
+        assert len(a) == len(b), where
+        for i, (x, z) in enumerate(zip(a, b, strict=True)):
+            assert_identical(x, z, f"{where}[{i}]")
     elif isinstance(a, float) and np.isnan(a):
         assert np.isnan(b), where
     else:
