@@ -392,8 +392,9 @@ def _with_stream_pair(data, layout, start, state, penalty, batch_size):
     total = float(np.sum(weights))
     if not total > 0:
         return state
-    inverse = np.divide(total, weights, out=np.zeros_like(weights), where=weights > 0)
-    sub = Block(data.X[rows], None, (weights / total).astype(dtype), inverse.astype(dtype))
+    s = (weights / total).astype(dtype)
+    inverse = np.divide(1, s, out=np.zeros_like(s), where=s > np.finfo(dtype).tiny)  # as cut_blocks
+    sub = Block(data.X[rows], None, s, inverse)
     sv = start.w - previous
     kept = start.probabilities[rows] * dtype.type(float(np.sum(data.weights)) / total)
     (hv,) = hessp(sub, kept, *layout.split(sv, dtype=dtype))
