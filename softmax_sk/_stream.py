@@ -29,9 +29,11 @@ from ._penalty import ElasticNet
 # 1,988: its last batch of 48 rows).
 # partial_fit without L1 takes _STREAM_ROOT * sqrt(rows of the call), within the same
 # bounds, in equal batches: test log-loss after one epoch of dense_100k_100-like streams
-# (float32, C=1) in chunks of 2,000 rows: 0.981 at 256, 1.044 at 512; of 10,000: 0.954
-# at 256, 0.950 at 512, 0.961 at 1,024; of 50,000: 0.965 at 256, 0.960 at 1,024, 0.963
-# at 2,048; of 100,000: 0.956 at 1,024, 0.955 at 2,048, 0.959 at 4,096 (optima 0.944-0.957).
+# (float32, C=1; measured before the stream's curvature pairs and CALL_STEPS, which now
+# also bound a long call's movement) in chunks of 2,000 rows: 0.981 at 256, 1.044 at
+# 512; of 10,000: 0.954 at 256, 0.950 at 512, 0.961 at 1,024; of 50,000: 0.965 at 256,
+# 0.960 at 1,024, 0.963 at 2,048; of 100,000: 0.956 at 1,024, 0.955 at 2,048, 0.959 at
+# 4,096 (optima 0.944-0.957).
 _AUTO_BATCH = 256
 _AUTO_STEPS = 8
 _AUTO_MAX = 4096
