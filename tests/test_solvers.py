@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 
 from softmax_sk import SoftmaxRegressionClassifier
 from softmax_sk._solvers import SOLVERS, choose_solver
-from softmax_sk._solvers._base import StallCheck
+from softmax_sk._solvers._base import StallCheck, inverse_hessian, two_loop
 
 
 def _objective(clf_or_ref, X, y, C, l1_ratio):
@@ -280,3 +280,29 @@ def test_many_classes_lbfgs_refreshes_its_preconditioner_and_reaches_the_optimum
     # scikit-learn's lbfgs needs 4345 iterations (~45 s) here; its newton-cholesky 17.
     ref = LogisticRegression(C=C, solver="newton-cholesky", tol=1e-10).fit(X, y)
     assert _objective(clf, X, y, C, 0.0) == pytest.approx(_objective(ref, X, y, C, 0.0), rel=1e-8)
+
+
+def test_the_compact_inverse_hessian_is_the_bfgs_recursion():
+    """L-BFGS's compact form (the stochastic solver's steps) and its two-loop recursion
+    (the batch solvers') against the dense BFGS inverse update, built pair by pair from
+    H0 = gamma / diagonal: H <- (I - rho s y^T) H (I - rho y s^T) + rho s s^T."""
+    rng = np.random.default_rng(3)
+    n = 40
+    A = rng.standard_normal((n, n))
+    A = A @ A.T + 0.1 * np.eye(n)
+    # pairs of a quadratic, and two of a different curvature (a stream's Hessians move)
+    pairs = []
+    for scale in [1.0] * 8 + [3.0, 0.2]:
+        s = rng.standard_normal(n)
+        y = scale * A @ s
+        pairs.append((s, y, 1.0 / (s @ y)))
+    diagonal = rng.uniform(0.5, 2.0, n)
+    s, y, _ = pairs[-1]
+    H = np.diag((s @ y) / (y @ (y / diagonal)) / diagonal)
+    for s, y, rho in pairs:
+        left = np.eye(n) - rho * np.outer(s, y)
+        H = left @ H @ left.T + rho * np.outer(s, s)
+    apply = inverse_hessian(pairs, diagonal)
+    for v in rng.standard_normal((3, n)):
+        np.testing.assert_allclose(apply(v), H @ v, rtol=1e-10, atol=1e-12 * np.abs(H @ v).max())
+        np.testing.assert_allclose(two_loop(v, pairs, diagonal), H @ v, rtol=1e-10)
