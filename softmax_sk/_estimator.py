@@ -513,6 +513,7 @@ class SoftmaxRegressionClassifier(
             where=(xp, device, y_in),
             y_proba=Y is not None,
             offset=offset is not None,
+            weight=float(weights.sum()) * sw_scale * cw_scale,
         )
 
     def _solve(
@@ -531,6 +532,7 @@ class SoftmaxRegressionClassifier(
         where=(None, None, None),
         y_proba=False,
         offset=False,
+        weight=None,
     ):
         """Minimise data term + penalty with ``solver`` and store the fitted attributes.
 
@@ -542,7 +544,8 @@ class SoftmaxRegressionClassifier(
         and the callbacks, which a fit on Dask collections skips (``callbacks=None``).
         ``where``: the namespace and device of X and the labels as given, where the
         fitted attributes go. ``bounds``: the flat ``(lower, upper)`` box or None.
-        ``y_proba``, ``offset``: whether the fit had them.
+        ``y_proba``, ``offset``: whether the fit had them. ``weight``: the rows' total
+        weight (a later ``partial_fit`` reads ``C`` per weight seen from it), or None.
         """
         xp, device, y_in = where
         X, y, user_weight = data
@@ -596,7 +599,10 @@ class SoftmaxRegressionClassifier(
         coef, intercept, n_iter = _xp.to_device(
             (*layout.unpack(result.x, dtype), n_iter), xp, device
         )
-        if not (result.converged or (callbacks is not None and callbacks.stopped)):
+        stopped = result.message == _stochastic.STOPPED_EARLY or (
+            callbacks is not None and callbacks.stopped
+        )
+        if not (result.converged or stopped):
             self._warn_not_converged(solver, result, dtype, advice(coef, intercept))
 
         self.classes_ = classes if y_in is None else _xp.like(classes, y_in)
@@ -611,7 +617,12 @@ class SoftmaxRegressionClassifier(
         self.solver_ = solver
         self.optimizer_state_ = state
         self._n_passes = n_passes
-        self._remember_fit_params(y_proba=y_proba, offset=offset, bounded=bounds is not None)
+        self._remember_fit_params(
+            y_proba=y_proba,
+            offset=offset,
+            bounded=bounds is not None,
+            weight=weight,
+        )
         if callbacks is not None:
             callbacks.end()
         return self
@@ -691,6 +702,12 @@ class SoftmaxRegressionClassifier(
         self.coef_, self.intercept_ = coef, intercept
         self.optimizer_state_ = state
         self.n_iter_ = np.array([1], dtype=np.int32)
+        self.convergence_ = {
+            "converged": False,
+            "gradient_norm": float("nan"),
+            "suboptimality_estimate": float("nan"),
+            "message": "partial_fit: one pass over a batch, no stopping rule",
+        }
         self.solver_ = "sgd"
         self._n_passes = None
         self._remember_fit_params(y_proba=False, offset=False)

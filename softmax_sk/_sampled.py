@@ -47,7 +47,7 @@ import numpy as np
 from . import _blocks
 from ._engine import single_threaded_blas
 from ._solvers._base import SolverResult
-from ._stochastic import rows_of
+from ._stochastic import STOPPED_EARLY, rows_of
 
 SAMPLERS = ("log_uniform", "uniform", "frequency")
 # A coefficient's step before its gradients add up is PRIOR_STEP / n_dof in units of the
@@ -238,6 +238,6 @@ def fit(
         if verbose > 0:
             print(f"[sgd sampled] epoch {epoch:4d}  steps {state.n_steps}", flush=True)
         if stop_early is not None and stop_early(w):
-            message = "validation score stopped improving"
+            message = STOPPED_EARLY
             break
     return SolverResult(w, epoch, True, float("nan"), message), state

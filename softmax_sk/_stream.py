@@ -6,13 +6,16 @@ parameters into its options, holds out the early-stopping split, validates a
 ``C`` for a stream (see ``partial_fit``).
 """
 
+import math
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d, validate_data
 
-from . import _sampled, _stochastic, _targets
+from . import _bounds, _sampled, _stochastic, _targets
 from ._engine import resolve_threads
 from ._layout import Layout
 from ._penalty import ElasticNet
@@ -87,15 +90,18 @@ def fit_sgd(est, data, layout, penalty, x0, *, scales, n_threads):
             est.C, est.l1_ratio, data.weights, layout.penalized(), scales=scales
         )
     batch_size, shuffle = options(est, data.X.shape[0], None if penalty.has_l1 else layout)
+    # a later partial_fit reads C per weight seen: the rows' weight in the user's units
+    seen = float(np.sum(data.weights)) * math.prod(scales)
     if _sampled.applies(est.n_sampled_classes, layout):
         _sampled.check_rows(data)
-        return _sampled.fit(
+        result, state = _sampled.fit(
             data.X, data.y, data.weights, layout, x0, fresh_state(est, layout), penalty=penalty,
             batch_size=batch_size, shuffle=shuffle, n_sampled=int(est.n_sampled_classes),
             sampler=est.sampler, max_iter=int(est.max_iter), verbose=int(est.verbose),
             stop_early=stop_early,
         )  # fmt: skip
-    return _stochastic.fit(
+        return result, state._replace(seen=seen)
+    result, state = _stochastic.fit(
         data,
         layout,
         x0,
@@ -110,6 +116,7 @@ def fit_sgd(est, data, layout, penalty, x0, *, scales, n_threads):
         n_threads=n_threads,
         stop_early=stop_early,
     )
+    return result, state._replace(seen=seen)
 
 
 def _labels(data):
@@ -192,11 +199,15 @@ def partial_fit(est, X, y, classes, sample_weight, *, checks):
         )
 
     layout = Layout(X.shape[1], all_classes.size, bool(est.fit_intercept))
+    _refuse_constraints(est, layout, X.dtype)
     fitted = not first and layout.fits(getattr(est, "coef_", None), est.classes_, all_classes)
     w = layout.pack(est.coef_, est.intercept_) if fitted else layout.zeros()
     state = getattr(est, "optimizer_state_", None) if fitted else None
-    if state is None:
-        state = fresh_state(est, layout)
+    if state is None:  # a stream's start, or a batch fit's model: C read per its weight
+        seen = (getattr(est, "_fitted_with", {}).get("weight") or 0.0) if fitted else 0.0
+        state = fresh_state(est, layout)._replace(seen=seen)
+    elif not _state_fits(state, layout):  # set_params(fit_intercept=...) since the last call
+        state = _stochastic.SGDState(state.eta, state.n_steps, state.seen, state.rng)
     # C is read per unit of weight seen so far (this batch included).
     penalty = ElasticNet.from_C(
         est.C, est.l1_ratio, np.array([state.seen + total]), layout.penalized()
@@ -218,6 +229,25 @@ def partial_fit(est, X, y, classes, sample_weight, *, checks):
     return all_classes, layout.unpack(w, X.dtype), state
 
 
+def _refuse_constraints(est, layout, dtype):
+    """Stochastic steps keep neither bounds nor the grouped lasso: say so, as fit does."""
+    bounded = _bounds.flat_bounds(est.coef_bounds, est.intercept_bounds, layout, dtype)
+    if bounded is not None or (est.l1_type == "grouped" and est.l1_ratio > 0):
+        raise ValueError(
+            "partial_fit takes stochastic steps, which handle neither coef_bounds / "
+            "intercept_bounds nor the grouped lasso (l1_type='grouped'): fit(X, y) with "
+            "solver='auto' handles both, or drop them for a stream."
+        )
+
+
+def _state_fits(state, layout):
+    """Whether the state's arrays are of ``layout`` (``fit_intercept`` may have changed)."""
+    flat = (state.curvature, state.anchor_w, state.memory)
+    return all(a is None or a.size == layout.size for a in flat) and (
+        state.accumulator is None or state.accumulator.shape == (layout.n_dof, layout.k)
+    )
+
+
 def threads(est, X, layout):
     """Threads for the anchor passes, as ``fit`` chooses them (``n_jobs``)."""
     return resolve_threads(est.n_jobs, sp.issparse(X) or layout.n_classes > 32)
@@ -232,7 +262,9 @@ def _stream_classes(est, classes, first):
                 "the stream can contain, e.g. classes=np.unique(y_all)."
             )
         classes = np.unique(column_or_1d(classes))
-        check_classification_targets(classes)
+        with warnings.catch_warnings():  # classes are unique by definition: no share warning
+            warnings.filterwarnings("ignore", "The number of unique classes", UserWarning)
+            check_classification_targets(classes)
         if classes.size < 2:
             raise ValueError(
                 f"classes={classes.tolist()} has fewer than 2 distinct labels; softmax "
