@@ -19,6 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score
 from sklearn.utils._array_api import check_same_namespace, get_namespace
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
@@ -635,6 +636,7 @@ class SoftmaxRegressionClassifier(
         }
         self._fitted_with.update(how)
 
+    @available_if(_stream.streamable)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One pass of the stochastic solver (``solver="sgd"``'s update) over a batch.

@@ -15,7 +15,7 @@ from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d, validate_data
 
-from . import _bounds, _sampled, _stochastic, _targets
+from . import _sampled, _stochastic, _targets
 from ._engine import resolve_threads
 from ._layout import Layout
 from ._penalty import ElasticNet
@@ -199,7 +199,6 @@ def partial_fit(est, X, y, classes, sample_weight, *, checks):
         )
 
     layout = Layout(X.shape[1], all_classes.size, bool(est.fit_intercept))
-    _refuse_constraints(est, layout, X.dtype)
     fitted = not first and layout.fits(getattr(est, "coef_", None), est.classes_, all_classes)
     w = layout.pack(est.coef_, est.intercept_) if fitted else layout.zeros()
     state = getattr(est, "optimizer_state_", None) if fitted else None
@@ -229,15 +228,18 @@ def partial_fit(est, X, y, classes, sample_weight, *, checks):
     return all_classes, layout.unpack(w, X.dtype), state
 
 
-def _refuse_constraints(est, layout, dtype):
-    """Stochastic steps keep neither bounds nor the grouped lasso: say so, as fit does."""
-    bounded = _bounds.flat_bounds(est.coef_bounds, est.intercept_bounds, layout, dtype)
-    if bounded is not None or (est.l1_type == "grouped" and est.l1_ratio > 0):
-        raise ValueError(
+def streamable(est):
+    """True when the estimator's parameters allow ``partial_fit`` (``available_if``):
+    stochastic steps keep neither bounds nor the grouped lasso. Otherwise raises the
+    AttributeError that ``hasattr(est, "partial_fit")`` turns into False."""
+    bounded = est.coef_bounds is not None or est.intercept_bounds is not None
+    if bounded or (est.l1_type == "grouped" and est.l1_ratio > 0):
+        raise AttributeError(
             "partial_fit takes stochastic steps, which handle neither coef_bounds / "
             "intercept_bounds nor the grouped lasso (l1_type='grouped'): fit(X, y) with "
             "solver='auto' handles both, or drop them for a stream."
         )
+    return True
 
 
 def _state_fits(state, layout):
