@@ -237,9 +237,9 @@ class SoftmaxRegressionClassifier(
     optimizer_state_ : SGDState or None
         The stochastic optimizer's state after ``'sgd'`` or ``partial_fit``
         (None after a batch solver), from which ``partial_fit`` continues.
-        After ``partial_fit`` it holds the preconditioner, the last anchor and,
-        without an L1 term, up to 10 curvature pairs: 22 arrays the size of
-        ``coef_`` (and the intercepts).
+        After ``partial_fit`` it holds the preconditioner, the last anchor, the
+        remembered gradients and, without an L1 term, up to 10 curvature pairs:
+        23 arrays the size of ``coef_`` (and the intercepts).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
