@@ -67,7 +67,13 @@ from ._blocks import Block, gradient_difference, hessp
 from ._engine import single_threaded_blas
 from ._loss import SoftmaxLoss, stored_offset
 from ._objective import Objective
-from ._solvers._base import SolverResult, inverse_hessian, is_flat, max_norm
+from ._solvers._base import (
+    QN_ESTIMATE_SAFETY,
+    Monitor,
+    inverse_hessian,
+    is_flat,
+    max_norm,
+)
 
 # learning_rate="adaptive": the step grows by this factor after an epoch that lowered
 # the objective, and halves (the epoch undone) after one that did not. Chosen against
@@ -177,7 +183,8 @@ class Anchor(NamedTuple):
     w: np.ndarray
     value: float  # the scaled objective, L1 term included
     gradient: np.ndarray  # of the smooth part (data term + L2)
-    grad_norm: float  # max-norm of the minimum-norm subgradient
+    subgradient: np.ndarray  # the minimum-norm subgradient (the gradient without L1)
+    grad_norm: float  # its max-norm
     curvature: np.ndarray  # the smooth part's Hessian diagonal: the preconditioner
     probabilities: np.ndarray  # the rows' weighted probabilities s_i p_i(w), (n, k)
 
@@ -216,10 +223,10 @@ def anchor(obj, w, floor, curvature=None):
     pass), or ``curvature`` when given."""
     f, g, probabilities = obj.fun_grad_probabilities(w)
     value = f + obj.l1_value(w)
-    grad_norm = max_norm(obj.min_norm_subgradient(w, g))
+    pg = obj.min_norm_subgradient(w, g)
     if curvature is None:
         curvature = np.maximum(obj.preconditioner(w), floor)
-    return Anchor(w, value, g, grad_norm, curvature, probabilities)
+    return Anchor(w, value, g, pg, max_norm(pg), curvature, probabilities)
 
 
 def line_step(obj, floor, start, end, state):
@@ -513,12 +520,15 @@ def fit(
     verbose=0,
     n_threads=1,
     stop_early=None,
+    target=None,
 ):
     """``fit(solver="sgd")``: epochs of proximal SVRG on the whole data until ``tol``.
 
     Each epoch anchors on all rows, so the anchor's gradient is the batch
-    objective's and the stopping rule is the batch solvers' (max-norm of the
-    minimum-norm subgradient at most ``tol``), checked once per epoch. With
+    objective's and the stopping rule is the batch solvers' (``_base.Monitor``:
+    max-norm of the minimum-norm subgradient at most ``tol`` and, with a
+    ``target``, the suboptimality estimated from the quasi-Newton decrement of
+    the epochs' curvature pairs at most ``target``), checked at each anchor. With
     ``adaptive``, an epoch ends with the secant step along its displacement
     (``line_step``, no L1 term); one that still ends higher than it started
     is undone and the step halved; after one that lowered it the step grows
@@ -531,7 +541,8 @@ def fit(
     state = state._replace(seen=float(np.sum(data.weights)))
     loss = data.loss(layout, n_threads)
     obj = Objective(loss, penalty)
-    message = "maximum number of epochs reached"
+    monitor = Monitor("sgd", tol, 0, target)
+    monitor.message = "maximum number of epochs reached"
     eps = float(np.finfo(data.X.dtype).eps)  # the objective's precision: no undo for rounding
     pairs = deque(maxlen=MEMORY)
     with loss.running():
@@ -539,8 +550,7 @@ def fit(
         best = anchor(obj, w0, floor)
         epoch = 0
         while epoch < max_iter:
-            if best.grad_norm <= tol:
-                message = "gradient below tol"
+            if monitor.converged(best.subgradient, best.value, _decrement(best, pairs)):
                 break
             if best.probabilities is None:  # an undone epoch: its start's were let go
                 best = anchor(obj, best.w, floor, best.curvature)
@@ -578,7 +588,16 @@ def fit(
             if adaptive:
                 state = state._replace(eta=state.eta * GROW)
             if stop_early is not None and stop_early(best.w):
-                message = STOPPED_EARLY
+                monitor.message = STOPPED_EARLY
                 break
-    converged = best.grad_norm <= tol
-    return SolverResult(best.w, epoch, converged, best.grad_norm, message), state
+    result = monitor.result(best.w, epoch, best.subgradient, best.value, _decrement(best, pairs))
+    return result, state
+
+
+def _decrement(anchor, pairs):
+    """The quasi-Newton decrement ``pg.H pg / 2`` at an anchor, with ``H`` the inverse
+    Hessian estimate of the epochs' pairs over the preconditioner, times
+    ``QN_ESTIMATE_SAFETY`` as the batch solvers take it."""
+    pg = anchor.subgradient
+    step = inverse_hessian(pairs, anchor.curvature)(pg) if pairs else pg / anchor.curvature
+    return QN_ESTIMATE_SAFETY * 0.5 * float(pg @ step)

@@ -115,6 +115,7 @@ def fit_sgd(est, data, layout, penalty, x0, *, scales, n_threads):
         verbose=int(est.verbose),
         n_threads=n_threads,
         stop_early=stop_early,
+        target=est._target(),
     )
     return result, state._replace(seen=seen)
 
