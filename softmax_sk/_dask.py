@@ -109,7 +109,7 @@ def fit(est, X, y, sample_weight, callbacks=None):
             UserWarning,
             stacklevel=5,
         )
-    loss, penalty, classes, scale, X = problem(est, X, y, sample_weight)
+    loss, penalty, classes, scale, X, weight = problem(est, X, y, sample_weight)
     solver = est._resolve_solver(loss.layout.size, penalty.has_l1, _is_sparse(X))
     return est._solve(
         solver,
@@ -121,13 +121,14 @@ def fit(est, X, y, sample_weight, callbacks=None):
         advice=lambda coef, intercept: _scale_advice(scale),
         callbacks=None,
         data=(X, None, None),
+        weight=weight,
     )
 
 
 def problem(est, X, y, sample_weight):
-    """``(loss, penalty, classes, scale, X)`` of a fit of ``est`` on dask data: the data
-    term on the workers, the scaled penalty, the classes, the features' largest
-    magnitude and X as a validated dask array. Sets ``n_features_in_`` (and
+    """``(loss, penalty, classes, scale, X, weight)`` of a fit of ``est`` on dask data:
+    the data term on the workers, the scaled penalty, the classes, the features' largest
+    magnitude, X as a validated dask array and the rows' total weight. Sets ``n_features_in_`` (and
     ``feature_names_in_``) on ``est``."""
     dask_client = client()  # first: says what to install when distributed is missing
     from ._engine_dask import DaskEngine  # imports distributed
@@ -164,7 +165,7 @@ def problem(est, X, y, sample_weight):
         layout.penalized(),
         scales=(sw_scale, cw_scale),
     )
-    return loss, penalty, classes, scale, X
+    return loss, penalty, classes, scale, X, weight_total * sw_scale * cw_scale
 
 
 def predict(est, method, X):

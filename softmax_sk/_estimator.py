@@ -239,7 +239,8 @@ class SoftmaxRegressionClassifier(
         (None after a batch solver), from which ``partial_fit`` continues.
         After ``partial_fit`` it holds the preconditioner, the last anchor, the
         remembered gradients and, without an L1 term, up to 10 curvature pairs:
-        23 arrays the size of ``coef_`` (and the intercepts).
+        23 arrays the size of ``coef_`` (and the intercepts), 24 while a
+        preconditioner is being pooled over small calls.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)

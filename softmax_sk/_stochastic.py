@@ -96,13 +96,14 @@ SHARE_POWER = 0.5
 # partial_fit's curvature pairs: the Hessian-vector product on this many minibatches of rows.
 PAIR_BATCHES = 4
 # partial_fit: the preconditioner is pooled over consecutive calls until it holds this
-# many rows (_pooled_curvature), and a call of fewer than PAIR_MIN_ROWS rows makes no
-# curvature pair (nor carries the remembered gradients). Test log-loss after 3 epochs of
-# calls of 1 / 2 / 5 / 20 rows (make_classification, 1,000 rows, 3 classes; batch optimum
-# 0.7989): without either, 23.6 (diverged: one row's Hessian) / 0.805 / 0.778 / 0.776;
-# pooling 256 rows and pairs from 10: 0.778 / 0.774 / 0.774 / 0.775; pairs from 2 rows:
-# 2-row calls 0.857; pairs from 256 rows: 20-row calls 0.791. SGDClassifier: 9.5 / 10.5 /
-# 8.8 / 8.3.
+# many rows of positive weight (_pooled_curvature), and a call of fewer than PAIR_MIN_ROWS
+# such rows makes no curvature pair and discards the remembered gradients (there is no
+# product to carry them to its anchor; they start again from its own). Test log-loss
+# after 3 epochs of calls of 1 / 2 / 5 / 20 rows (make_classification, 1,000 rows, 3
+# classes; batch optimum 0.7989): without either, 23.6 (diverged: one row's Hessian) /
+# 0.805 / 0.778 / 0.776; pooling 256 rows and pairs from 10: 0.778 / 0.774 / 0.774 /
+# 0.775; pairs from 2 rows: 2-row calls 0.857; pairs from 256 rows: 20-row calls 0.791.
+# SGDClassifier: 9.5 / 10.5 / 8.8 / 8.3.
 PRECONDITIONER_ROWS = 256
 PAIR_MIN_ROWS = 10
 # partial_fit: the weight of earlier calls' gradients in a call's anchor falls by this
@@ -254,7 +255,8 @@ def line_step(obj, floor, start, end, state):
 def curvature_floor(loss, data, layout, batch_size):
     """The Hessian diagonal a calibrated model would have on a minibatch: ``f (1 - f)``
     times the features' mean squares, with ``f`` each class's weighted frequency (its
-    target mass, for distributions) but at least ``1 / batch_size`` (flat).
+    target mass, for distributions) but within ``[1 / batch_size, 1 - 1 / batch_size]``
+    (both 1/2 for batches of one row) (flat).
 
     At a calibrated model the mean probability of class ``c`` is ``f_c``; the
     diagonal at ``w = 0`` (``(K - 1) / K**2`` instead) is smaller by about
@@ -262,12 +264,15 @@ def curvature_floor(loss, data, layout, batch_size):
     frequent classes by that factor (at K=10,000, 1000x on a class of 10%). A
     class rarer than one row per minibatch still has, in a minibatch holding
     one of its rows, the curvature of frequency ``1 / batch_size``: the bound a
-    stochastic step must respect.
+    stochastic step must respect; and a class of every row in the data (one
+    class in a call) has that of ``1 - 1 / batch_size`` in a minibatch with
+    another's row, not 0.
     """
     K = layout.n_classes
     at_zero = loss.hessian_diagonal(None).reshape(layout.n_dof, layout.k)  # (K-1)/K**2 * m_j
     f = data.class_mass(K) / np.sum(data.weights)
-    f = np.maximum(f[1:] if layout.reference else f, min(1.0 / batch_size, 0.5))
+    low = min(1.0 / batch_size, 0.5)
+    f = np.clip(f[1:] if layout.reference else f, low, 1.0 - low)
     return (at_zero * (K**2 / (K - 1)) * (f * (1 - f))).ravel()
 
 
@@ -392,7 +397,7 @@ def one_pass(data, layout, w, state, *, penalty, batch_size, shuffle, n_threads=
         floor = curvature_floor(loss, data, layout, batch_size) if fresh else None
         start = anchor(obj, w, floor, None if fresh else state.curvature)
     if fresh:
-        state = _pooled_curvature(state, start.curvature, chunk, data.X.shape[0])
+        state = _pooled_curvature(state, start.curvature, chunk, np.count_nonzero(data.weights))
         start = start._replace(curvature=state.curvature)
     product, state = _stream_product(data, layout, start, state, batch_size)
     start, state = _remembered(start, state, product, penalty, chunk)
@@ -413,12 +418,13 @@ def one_pass(data, layout, w, state, *, penalty, batch_size, shuffle, n_threads=
 
 
 def _pooled_curvature(state, curvature, weight, rows):
-    """The state with a call's preconditioner (``curvature``, of ``rows`` rows of total
-    ``weight``) pooled: ``partial_fit``'s preconditioner is the weighted mean of the
-    Hessian diagonals of consecutive calls holding at least ``PRECONDITIONER_ROWS`` rows, and
-    until the first such pool is complete, the pool so far. One row's diagonal alone
-    (calls of one row) is near 0 for the features that row lacks, and steps scaled
-    by it overshoot on the next rows that have them."""
+    """The state with a call's preconditioner (``curvature``, of ``rows`` rows of positive
+    weight, ``weight`` in all) pooled: ``partial_fit``'s preconditioner is the weighted
+    mean of the Hessian diagonals of consecutive calls holding at least
+    ``PRECONDITIONER_ROWS`` such rows, and until the first such pool is complete
+    (``curvature_at`` 0: a stream's start, or after a batch fit), the pool so far.
+    One row's diagonal alone (calls of one row) is near 0 for the features that row
+    lacks, and steps scaled by it overshoot on the next rows that have them."""
     total, total_weight, total_rows = state.curvature_pool or (0.0, 0.0, 0)
     total = total + weight * curvature
     total_weight, total_rows = total_weight + weight, total_rows + rows
@@ -427,7 +433,7 @@ def _pooled_curvature(state, curvature, weight, rows):
             curvature=total / total_weight, curvature_at=state.seen, curvature_pool=None
         )
     state = state._replace(curvature_pool=(total, total_weight, total_rows))
-    if state.curvature is None:
+    if state.curvature is None or state.curvature_at == 0.0:  # no complete pool yet
         state = state._replace(curvature=total / total_weight)
     return state
 
@@ -445,11 +451,12 @@ def _stream_product(data, layout, start, state, batch_size):
     ``PAIR_BATCHES`` minibatches' worth of this call's rows drawn at random (the
     subsampled products of Byrd, Hansen, Nocedal & Singer 2016): about a tenth of
     a pass over a 50,000-row call. ``(None, state)`` on a stream's first call, on
-    a call of fewer than ``PAIR_MIN_ROWS`` rows and where the product overflows.
+    a call of fewer than ``PAIR_MIN_ROWS`` rows of positive weight and where the
+    product overflows.
     """
     previous, state = state.anchor_w, state._replace(anchor_w=start.w)
     n, dtype = data.X.shape[0], data.X.dtype
-    if previous is None or n < PAIR_MIN_ROWS:
+    if previous is None or np.count_nonzero(data.weights) < PAIR_MIN_ROWS:
         return None, state
     rng = np.random.default_rng()
     rng.bit_generator.state = state.rng
@@ -480,8 +487,9 @@ def _remembered(start, state, product, penalty, chunk):
     call), carried along the stream's moves: at each anchor the sum gains
     ``H s`` times its weight (``product``), a first-order estimate of how those
     rows' gradient changed. A call's anchor is then the mean of the memory and
-    its own exact gradient (the penalty's added exactly), whose noise, that of a
-    chunk's rows against the stream's, is about halved.
+    its own exact gradient (the penalty's added exactly), whose variance, that of
+    a chunk's rows against the stream's, falls to about a third (weights 1, 1/2,
+    1/4, ...). Without a ``product`` (a small call) the memory starts again.
     """
     own = (start.gradient - penalty.smooth_gradient(start.w)) * chunk
     memory, weight = own, chunk

@@ -7,7 +7,6 @@ parameters into its options, holds out the early-stopping split, validates a
 """
 
 import math
-import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -265,9 +264,9 @@ def _stream_classes(est, classes, first):
                 "the stream can contain, e.g. classes=np.unique(y_all)."
             )
         classes = np.unique(column_or_1d(classes))
-        with warnings.catch_warnings():  # classes are unique by definition: no share warning
-            warnings.filterwarnings("ignore", "The number of unique classes", UserWarning)
-            check_classification_targets(classes)
+        # each twice: unique by definition, they must not trip the warning that more than
+        # half the labels are unique (and filtering warnings is not thread-safe)
+        check_classification_targets(np.repeat(classes, 2))
         if classes.size < 2:
             raise ValueError(
                 f"classes={classes.tolist()} has fewer than 2 distinct labels; softmax "

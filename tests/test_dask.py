@@ -108,6 +108,11 @@ def test_fit_equals_in_memory(client, sparse, solver, C, l1_ratio, class_weight)
     np.testing.assert_allclose(est.coef_, ref.coef_, rtol=0, atol=1e-6)
     np.testing.assert_allclose(est.intercept_, ref.intercept_, rtol=0, atol=1e-6)
     assert (est.coef_ == 0).sum() == (ref.coef_ == 0).sum()
+    # a later partial_fit reads C per the same weight as after the in-memory fit
+    chunk = slice(0, 50)
+    est.partial_fit(X[chunk], y[chunk], sample_weight=w[chunk])
+    ref.partial_fit(X[chunk], y[chunk], sample_weight=w[chunk])
+    assert est.optimizer_state_.seen == pytest.approx(ref.optimizer_state_.seen, rel=1e-12)
 
 
 @pytest.mark.parametrize("sparse", [False, True])

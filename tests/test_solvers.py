@@ -282,10 +282,16 @@ def test_many_classes_lbfgs_refreshes_its_preconditioner_and_reaches_the_optimum
     assert _objective(clf, X, y, C, 0.0) == pytest.approx(_objective(ref, X, y, C, 0.0), rel=1e-8)
 
 
-def test_the_compact_inverse_hessian_is_the_bfgs_recursion():
+@pytest.mark.parametrize("compact_max", [None, 0])
+def test_the_compact_inverse_hessian_is_the_bfgs_recursion(compact_max, monkeypatch):
     """L-BFGS's compact form (the stochastic solver's steps) and its two-loop recursion
     (the batch solvers') against the dense BFGS inverse update, built pair by pair from
-    H0 = gamma / diagonal: H <- (I - rho s y^T) H (I - rho y s^T) + rho s s^T."""
+    H0 = gamma / diagonal: H <- (I - rho s y^T) H (I - rho y s^T) + rho s s^T. With
+    COMPACT_MAX 0, inverse_hessian falls back on the recursion (large models)."""
+    from softmax_sk._solvers import _base
+
+    if compact_max is not None:
+        monkeypatch.setattr(_base, "COMPACT_MAX", compact_max)
     rng = np.random.default_rng(3)
     n = 40
     A = rng.standard_normal((n, n))

@@ -338,6 +338,10 @@ def add_pair(pairs, s, y):
         pairs.append((s, y, 1.0 / sy))
 
 
+# inverse_hessian: the compact form's matrix (2m x n) up to this many entries (160 MB).
+COMPACT_MAX = 2e7
+
+
 def inverse_hessian(pairs, diagonal):
     """L-BFGS's inverse-Hessian estimate as a function ``v -> H v``, equal to
     ``two_loop(v, pairs, diagonal)`` for every ``v``, in the compact form of Byrd,
@@ -346,18 +350,23 @@ def inverse_hessian(pairs, diagonal):
 
     Built once (O(m^2 n)), it costs two products with ``U`` per vector instead of the
     recursion's 4m vector operations: for the stochastic solver's many steps under
-    the same pairs.
+    the same pairs. ``U`` holds 2m vectors of size n beside the pairs' own; above
+    ``COMPACT_MAX`` entries in all the recursion is returned instead (2 vectors).
     """
-    S = np.array([s for s, _, _ in pairs])
-    Y = np.array([y for _, y, _ in pairs])
+    m, n = len(pairs), diagonal.size
+    if 2 * m * n > COMPACT_MAX:
+        return lambda v: two_loop(v, pairs, diagonal)
     s, y, _ = pairs[-1]
     h0 = float(s @ y) / float(y @ (y / diagonal)) / diagonal
-    HY = Y * h0
-    SY = S @ Y.T  # (s_i . y_j)
+    U = np.empty((2 * m, n))
+    for i, (s, y, _) in enumerate(pairs):
+        U[i], U[m + i] = s, y
+        U[m + i] *= h0
+    SY = np.array([[s @ y for _, y, _ in pairs] for s, _, _ in pairs])  # s_i . y_j
+    YHY = np.array([[y @ hy for hy in U[m:]] for _, y, _ in pairs])  # y_i . H0 y_j
     R_inv = np.linalg.inv(np.triu(SY))
-    middle = R_inv.T @ (np.diag(np.diag(SY)) + Y @ HY.T) @ R_inv
+    middle = R_inv.T @ (np.diag(np.diag(SY)) + YHY) @ R_inv
     M = np.block([[middle, -R_inv.T], [-R_inv, np.zeros_like(R_inv)]])
-    U = np.vstack([S, HY])
 
     def apply(v):
         return h0 * v + U.T @ (M @ (U @ v))
