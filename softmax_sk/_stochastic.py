@@ -101,7 +101,7 @@ PAIR_BATCHES = 4
 # product to carry them to its anchor; they start again from its own). Test log-loss
 # after 3 epochs of calls of 1 / 2 / 5 / 20 rows (make_classification, 1,000 rows, 3
 # classes; batch optimum 0.7989): without either, 23.6 (diverged: one row's Hessian) /
-# 0.805 / 0.778 / 0.776; pooling 256 rows and pairs from 10: 0.778 / 0.774 / 0.774 /
+# 0.805 / 0.778 / 0.776; pooling 256 rows and pairs from 10: 0.779 / 0.774 / 0.774 /
 # 0.775; pairs from 2 rows: 2-row calls 0.857; pairs from 256 rows: 20-row calls 0.791.
 # SGDClassifier: 9.5 / 10.5 / 8.8 / 8.3.
 PRECONDITIONER_ROWS = 256
