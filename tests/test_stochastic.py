@@ -464,6 +464,25 @@ def test_remembered_gradients_are_carried_exactly_on_a_quadratic():
         previous = v
 
 
+def test_a_stream_recovers_from_a_chunk_of_another_scale():
+    """One chunk of features times 1e200 (finite, accepted) in a stream: its gradient,
+    remembered and discounted by half a call, would steer the anchors for hundreds of
+    calls (accuracy stuck at 0.16); the memory is discarded on the scale change and
+    three more epochs of normal chunks recover what the stream had (0.67)."""
+    X, y = make_classification(
+        1200, 10, n_informative=6, n_redundant=0, n_classes=3, random_state=0
+    )
+    model = SoftmaxRegressionClassifier(random_state=0)
+    model.partial_fit(X[:300], y[:300], classes=[0, 1, 2])
+    with np.errstate(all="ignore"):
+        model.partial_fit(X[300:600] * 1e200, y[300:600])
+    for _ in range(3):
+        for a in range(0, 1200, 300):
+            model.partial_fit(X[a : a + 300], y[a : a + 300])
+    assert np.all(np.isfinite(model.coef_))
+    assert model.score(X, y) > 0.6
+
+
 def test_the_curvature_floor_is_positive_for_a_call_of_one_class():
     """A call whose rows are all of one class (frequency 1) once had a zero floor there."""
     from softmax_sk import _stochastic
