@@ -275,3 +275,16 @@ def test_bench_gpu_runs_on_torch_cpu(tmp_path):
     evaluation = result["evaluation"]
     assert evaluation["eval_s"] > 0 and evaluation["flop_floor_s"] > 0
     assert "| mnist | 200 x 784, 10 | softmax-sk |" in (tmp_path / "gpu.md").read_text()
+
+
+def test_probe_stream_prints_both_tables(capsys):
+    import probe_stream
+
+    probe_stream.main(
+        ["--seeds", "2", "--settings", "1:2", "--sizes", "20", "--set", "MEMORY_DECAY=0"]
+    )
+    out = capsys.readouterr().out
+    assert "| 1 | 2 |" in out and "| 20 |" in out
+    from softmax_sk import _stochastic
+
+    assert _stochastic.MEMORY_DECAY == 0.5  # --set is undone after the run
