@@ -99,10 +99,11 @@ PAIR_BATCHES = 4
 # many rows of positive weight (_pooled_curvature), and a call of fewer than PAIR_MIN_ROWS
 # such rows makes no curvature pair and discards the remembered gradients (there is no
 # product to carry them to its anchor; they start again from its own). Test log-loss
-# after 3 epochs of calls of 1 / 2 / 5 / 20 rows (make_classification, 1,000 rows, 3
-# classes; batch optimum 0.7989): without either, 23.6 (diverged: one row's Hessian) /
-# 0.805 / 0.778 / 0.776; pooling 256 rows and pairs from 10: 0.779 / 0.774 / 0.774 /
-# 0.775; pairs from 2 rows: 2-row calls 0.857; pairs from 256 rows: 20-row calls 0.791.
+# after 3 epochs of calls of 1 / 2 / 5 / 20 rows (probe_stream.py's small calls; batch
+# optimum 0.7989): 0.779 / 0.774 / 0.774 / 0.775; each call's own preconditioner and pairs
+# from any call: 1-row 0.874, 2-row 0.806; pooled, pairs from 1 row: 1-row 23.6 (diverged:
+# one row's Hessian in a pair); pairs from 2: 2-row 0.932; from 256: 20-row 0.793. 0.4.0
+# (no pool, pairs from one row, a zero floor for a call's only class): 1-row 23.6.
 # SGDClassifier: 9.5 / 10.5 / 8.8 / 8.3.
 PRECONDITIONER_ROWS = 256
 PAIR_MIN_ROWS = 10
