@@ -504,7 +504,8 @@ def _remembered(start, state, product, penalty, chunk):
     smaller one's squared norm. A chunk of another scale (features times 1e200)
     would otherwise steer the anchors for hundreds of calls.
     """
-    own = (start.gradient - penalty.smooth_gradient(start.w)) * chunk
+    penalty_gradient = penalty.smooth_gradient(start.w)
+    own = (start.gradient - penalty_gradient) * chunk
     fresh = state._replace(memory=own, memory_weight=chunk)
     if product is None or state.memory is None:
         return start, fresh
@@ -518,7 +519,7 @@ def _remembered(start, state, product, penalty, chunk):
     if np.sum((mean - mine) ** 2) > OUTLIER * min(mean @ mean, mine @ mine):
         return start, fresh
     memory = remembered + own
-    start = start._replace(gradient=memory / (weight + chunk) + penalty.smooth_gradient(start.w))
+    start = start._replace(gradient=memory / (weight + chunk) + penalty_gradient)
     return start, state._replace(memory=memory, memory_weight=weight + chunk)
 
 
