@@ -72,14 +72,22 @@ def counting_passes(n_rows):
         _stochastic.anchor, _stochastic.gradient_difference = anchor, difference
 
 
-def bench_dataset(name, scale, epochs, C=1.0):
+def _objective(model, X, y, C, l1_ratio):
+    """bench_fit's L2 objective, with the elastic net's terms when ``l1_ratio > 0``."""
+    W = np.asarray(model.coef_, dtype=np.float64)
+    l1 = l1_ratio * (np.abs(W).sum() - 0.5 * np.sum(W**2))
+    return objective(model, X, y, C) + l1
+
+
+def bench_dataset(name, scale, epochs, C=1.0, l1_ratio=0.0):
     X, y, X_test, y_test = split(*make_dataset(name, scale))
     start = time.perf_counter()
-    ref = SoftmaxRegressionClassifier(C=C, tol=1e-8, max_iter=10_000).fit(X, y)
+    kw = {"C": C, "l1_ratio": l1_ratio}
+    ref = SoftmaxRegressionClassifier(tol=1e-8, max_iter=10_000, **kw).fit(X, y)
     t_ref = time.perf_counter() - start
-    f_star = objective(ref, X, y, C)
+    f_star = _objective(ref, X, y, C, l1_ratio)
     sgd = SoftmaxRegressionClassifier(
-        C=C, solver="sgd", max_iter=epochs, tol=0, verbose=1, random_state=0
+        solver="sgd", max_iter=epochs, tol=0, verbose=1, random_state=0, **kw
     )
     lines = io.StringIO()
     start = time.perf_counter()
@@ -90,7 +98,7 @@ def bench_dataset(name, scale, epochs, C=1.0):
     t_sgd = time.perf_counter() - start
     per_epoch = [float(v) * C * X.shape[0] for _, v in EPOCH_LINE.findall(lines.getvalue())]
     gaps = list((np.minimum.accumulate(per_epoch) - f_star) / f_star)
-    final_gap = (objective(sgd, X, y, C) - f_star) / f_star
+    final_gap = (_objective(sgd, X, y, C, l1_ratio) - f_star) / f_star
     reached = [e + 1 for e, gap in enumerate(gaps) if gap <= TARGET]
     return {
         "dataset": name,
@@ -114,7 +122,8 @@ def markdown(results, meta):
         *shared_machine_header(meta),
         f"Relative objective gap `(F - F*) / F*` of `fit(solver='sgd')` after E epochs (target: "
         f"<= {TARGET:g} within 20), test accuracy against the batch optimum's (target: within "
-        "0.5 points).",
+        "0.5 points)."
+        + (f" Elastic net: l1_ratio={meta['l1_ratio']:g}." if meta.get("l1_ratio") else ""),
         "",
         "| problem | n x d, K | gap E=5 | gap E=10 | gap E=20 | first epoch <= 1e-3 "
         "| acc batch | acc sgd | time batch [s] | time sgd [s] | passes / epoch |",
@@ -138,13 +147,14 @@ def main(argv=None):
     parser.add_argument("--datasets", default=DATASETS)
     parser.add_argument("--scale", type=float, default=0.2, help="fraction of each problem's n")
     parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--l1-ratio", type=float, default=0.0, help="elastic-net mixing")
     add_out_argument(parser)
     args = parser.parse_args(argv)
-    meta = run_meta(argv, scale=args.scale, epochs=args.epochs)
+    meta = run_meta(argv, scale=args.scale, epochs=args.epochs, l1_ratio=args.l1_ratio)
     results = []
     with output_folder(args.out, "sgd") as out:
         for name in args.datasets.split(","):
-            results.append(bench_dataset(name, args.scale, args.epochs))
+            results.append(bench_dataset(name, args.scale, args.epochs, l1_ratio=args.l1_ratio))
             r = results[-1]
             print(
                 f"{name}: gap after {len(r['gap_per_epoch'])} epochs {r['final_gap']:.2e}, "

@@ -30,7 +30,7 @@ the step's expectation the chunk's full gradient at ``w`` and its variance
 vanish as ``w`` and ``v`` approach the optimum, so a constant step converges
 (to the chunk's optimum) where plain SGD needs a decaying one.
 
-Without an L1 term, the steps also follow L-BFGS's inverse-Hessian estimate
+The steps also follow L-BFGS's inverse-Hessian estimate
 (the batch solver's two-loop recursion, started from ``1 / P`` scaled by the
 last pair) from the last ``MEMORY`` curvature pairs: whole-data curvature at
 the price of a few vector products per step, as stochastic L-BFGS methods do
@@ -39,9 +39,10 @@ the price of a few vector products per step, as stochastic L-BFGS methods do
 different rows, are the move between anchors and a Hessian-vector product
 along it on a few minibatches of the call's rows (Byrd, Hansen, Nocedal &
 Singer 2016). The recursion is applied in its compact form, built once per pass
-(``inverse_hessian``). The same product carries ``partial_fit``'s remembered
-gradients of earlier calls to its anchor, whose gradient is their discounted
-mean with the call's own (``_remembered``).
+(``inverse_hessian``). With an L1 term ``fit``'s steps are OWL-QN's (``update``),
+and ``partial_fit``'s stay diagonal proximal steps. The same product carries
+``partial_fit``'s remembered gradients of earlier calls to its anchor, whose
+gradient is their discounted mean with the call's own (``_remembered``).
 
 With adaptive steps (and no L1 term), ``fit`` ends an epoch with a line step
 along its displacement ``d = w - v``: both anchors' exact gradients give the
@@ -212,11 +213,23 @@ def init(eta0, random_state):
 def update(grad, state, w, *, precond, penalty, inverse=None):
     """``(w_new, state_new)``: one preconditioned proximal step along ``grad``.
 
-    ``precond`` is the diagonal ``P``; with ``inverse`` (no L1 term), L-BFGS's
-    inverse-Hessian estimate from curvature pairs (``inverse_hessian``), the step
-    is along ``inverse(grad)`` instead.
+    ``precond`` is the diagonal ``P``; with ``inverse``, L-BFGS's inverse-Hessian
+    estimate from curvature pairs (``inverse_hessian``), the step is along
+    ``inverse(grad)`` instead, and with an L1 term it is OWL-QN's (Andrew & Gao
+    2007): along ``-inverse(pg)``, ``pg`` the minimum-norm subgradient, without
+    the entries whose sign disagrees with ``-pg``, and any entry that leaves the
+    orthant of ``w`` (of ``-pg`` where ``w`` is 0) set to 0: exact zeros, as
+    the proximal step's.
     """
     step = state.eta / precond
+    if inverse is not None and penalty.has_l1:  # OWL-QN: the orthant of w, or of -pg at 0
+        pg = penalty.min_norm_subgradient(w, grad)
+        d = -inverse(pg)
+        d[d * pg >= 0] = 0.0
+        orthant = np.where(w != 0, np.sign(w), -np.sign(pg))
+        w_new = w + state.eta * d
+        w_new[np.sign(w_new) != orthant] = 0.0
+        return w_new, state._replace(n_steps=state.n_steps + 1)
     if inverse is not None:
         w_new = w - state.eta * inverse(grad)
     else:
@@ -609,11 +622,10 @@ def fit(
                 state = state._replace(eta=state.eta / 2)  # undo the epoch, halve the step
                 pairs.clear()  # and drop the curvature that led there
                 continue
-            if not penalty.has_l1:
-                sv, yv = end.w - best.w, end.gradient - best.gradient
-                sy = float(sv @ yv)
-                if sy > 1e-10 * np.linalg.norm(sv) * np.linalg.norm(yv):
-                    pairs.append((sv, yv, 1.0 / sy))
+            sv, yv = end.w - best.w, end.gradient - best.gradient  # of the smooth part
+            sy = float(sv @ yv)
+            if sy > 1e-10 * np.linalg.norm(sv) * np.linalg.norm(yv):
+                pairs.append((sv, yv, 1.0 / sy))
             best = end
             if adaptive:
                 state = state._replace(eta=state.eta * GROW)

@@ -20,9 +20,9 @@ from ._layout import Layout
 from ._penalty import ElasticNet
 
 # batch_size="auto": rows per minibatch (fewer when the data has fewer). The sampled
-# softmax and fits with an L1 term take _AUTO_BATCH (with elastic net, l1_ratio=0.5,
-# 20 epochs: 500 rows instead left mnist_50k_784 at scale 0.1 9.4e-2 above the optimum
-# against 8.1e-2). fit's SVRG without L1 (L-BFGS pairs, secant step) takes n / _AUTO_STEPS,
+# softmax and partial_fit with an L1 term take _AUTO_BATCH. fit's SVRG (L-BFGS pairs, and
+# the secant step without L1; OWL-QN's steps with L1, see benchmarks/results/notes.md for
+# the elastic net's figures) takes n / _AUTO_STEPS,
 # and at least two rows per class, within [_AUTO_BATCH, _AUTO_MAX], in equal batches. Gap
 # to the optimum after 20 epochs on bench_sgd's problems at scale 0.2 (with the secant
 # step): digits (1437 rows) 2.9e-4 at 256 rows, 7.2e-4 at 512, 2.3e-3 at 1,024;
@@ -44,7 +44,7 @@ _STREAM_ROOT = 5
 
 def options(est, n_samples, layout=None, *, stream=False):
     """``(batch_size, shuffle)`` for ``n_samples`` rows from the estimator's parameters;
-    ``layout`` is given by ``fit(solver="sgd")`` and ``partial_fit`` (``stream``)
+    ``layout`` is given by ``fit(solver="sgd")``, and by ``partial_fit`` (``stream``)
     without an L1 term, whose full softmax has its own ``"auto"`` batch size."""
     batch = _AUTO_BATCH if est.batch_size == "auto" else int(est.batch_size)
     if est.batch_size == "auto" and not (
@@ -88,7 +88,7 @@ def fit_sgd(est, data, layout, penalty, x0, *, scales, n_threads):
         penalty = ElasticNet.from_C(
             est.C, est.l1_ratio, data.weights, layout.penalized(), scales=scales
         )
-    batch_size, shuffle = options(est, data.X.shape[0], None if penalty.has_l1 else layout)
+    batch_size, shuffle = options(est, data.X.shape[0], layout)
     # a later partial_fit reads C per weight seen: the rows' weight in the user's units
     seen = float(np.sum(data.weights)) * math.prod(scales)
     if _sampled.applies(est.n_sampled_classes, layout):

@@ -70,6 +70,24 @@ def test_sgd_l1_has_exact_zeros_and_the_optimum(rng):
     np.testing.assert_array_equal(sgd.coef_ == 0, np.abs(ref.coef_) < 1e-8)
 
 
+@pytest.mark.parametrize("l1_ratio, bound", [(0.5, 5e-3), (1.0, 2e-2)])
+def test_sgd_with_l1_nears_the_optimum_on_digits_in_20_epochs(l1_ratio, bound):
+    """OWL-QN steps along the epochs' curvature pairs: relative gap to the batch optimum
+    after 20 epochs on standardised digits (bench_sgd's), C=1: 1.2e-3 (elastic net) and
+    1.1e-2 (lasso), against 7.1e-2 and 9.6e-2 with diagonal proximal steps only."""
+    X, y = load_digits(return_X_y=True)
+    X = (X - X.mean(0)) / np.maximum(X.std(0), 1e-12)
+    kw = {"C": 1.0, "l1_ratio": l1_ratio}
+    ref = SoftmaxRegressionClassifier(tol=1e-8, max_iter=5000, **kw).fit(X, y)
+    sgd = SoftmaxRegressionClassifier(solver="sgd", max_iter=20, tol=0, random_state=0, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # tol=0: all 20 epochs
+        sgd.fit(X, y)
+    f_ref, f = objective(ref, X, y, 1.0, l1_ratio), objective(sgd, X, y, 1.0, l1_ratio)
+    assert 0 <= (f - f_ref) / f_ref < bound
+    assert np.sum(sgd.coef_ == 0) > 0.7 * np.sum(ref.coef_ == 0)
+
+
 def test_sgd_stops_at_the_batch_tol_and_class_weights_count(rng):
     X, y = make_problem(3, n_samples=1000)
     cw = {0: 3.0, 1: 1.0, 2: 0.5}
