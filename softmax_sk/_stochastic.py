@@ -593,7 +593,9 @@ def fit(
         best = anchor(obj, w0, floor)
         epoch = 0
         while epoch < max_iter:
-            if monitor.converged(best.subgradient, best.value, _decrement(best, pairs)):
+            small = monitor.needs_estimate and monitor.gradient_small(best.subgradient)
+            decrement = _decrement(best, pairs) if small else None  # only when it is read
+            if monitor.converged(best.subgradient, best.value, decrement):
                 break
             if best.probabilities is None:  # an undone epoch: its start's were let go
                 best = anchor(obj, best.w, floor, best.curvature)
