@@ -92,6 +92,5 @@ class ProgressLog:
         now = self.clock()
         elapsed = now - (now if self.start is None else self.start)
         outcome = "converged" if converged else "did not converge"
-        self._print(
-            f"{outcome} ({message}): {n_iter} iterations, {n_passes} data passes, {elapsed:.3f}s"
-        )
+        passes = "" if n_passes is None else f", {n_passes} data passes"  # sgd counts none
+        self._print(f"{outcome} ({message}): {n_iter} iterations{passes}, {elapsed:.3f}s")

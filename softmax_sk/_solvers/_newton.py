@@ -100,18 +100,22 @@ def _after_step(g, d, residual, s, decrease):
     return _CARRY_SAFETY * left
 
 
-def _conjugate_gradient(hessp, g, rtol, max_iter, diagonal, early=None):
-    """Approximately solve ``H d = -g`` by CG preconditioned with ``diagonal``.
+def _conjugate_gradient(hessp, g, rtol, max_iter, diagonal, early=None, inverse=None, strict=False):
+    """Approximately solve ``H d = -g`` by CG preconditioned with ``diagonal`` (or with
+    ``inverse``, a function ``v -> M v`` approximating ``H^-1``, where given).
 
     Stops when the residual is below ``rtol * |g|`` or on a direction of
     non-positive curvature. ``early = (rtol_early, stop)``: the first time the
     residual is below ``rtol_early * |g|``, ``stop(d)`` is asked whether the
-    current ``d`` is enough. Returns ``(d, stopped_early, residual)``, the
-    last being ``|H d + g| / |g|``.
+    current ``d`` is enough; if it never is (cut short by ``max_iter`` or a flat
+    direction), it is asked at the end unless ``strict``. Returns
+    ``(d, stopped_early, residual)``, the last being ``|H d + g| / |g|``.
     """
     d = np.zeros_like(g)
     r = -g.copy()
-    z = r / diagonal
+    if inverse is None:
+        inverse = lambda v: v / diagonal  # noqa: E731
+    z = inverse(r)
     p = z.copy()
     rz = float(r @ z)
     gg = float(r @ r)
@@ -135,18 +139,37 @@ def _conjugate_gradient(hessp, g, rtol, max_iter, diagonal, early=None):
             early_target = -1.0
         if rr <= target:
             break
-        z = r / diagonal
+        z = inverse(r)
         rz_new = float(r @ z)
         p *= rz_new / rz
         p += z
         rz = rz_new
     residual = float(np.sqrt(rr / gg)) if gg > 0 else 0.0
-    if early_target >= 0:  # never got there: ask with what there is
+    if early_target >= 0 and (rr <= target or not strict):  # never got there: ask anyway
         return d, early[1](d), residual
     return d, False, residual
 
 
-def newton_cg(obj, x0, *, tol, max_iter, verbose=0, target=None, on_iteration=None):
+def newton_cg(
+    obj,
+    x0,
+    *,
+    tol,
+    max_iter,
+    verbose=0,
+    target=None,
+    on_iteration=None,
+    diagonal=None,
+    precondition=None,
+    max_cg=_MAX_CG,
+    strict=False,
+):
+    """Newton-CG from ``x0``. ``diagonal``: the Hessian diagonal estimate that scales CG
+    and the damping (default the diagonal at 0, one pass); ``precondition``: an
+    approximate inverse Hessian ``v -> M v`` (symmetric positive definite) for CG
+    instead of ``1 / diagonal``; ``max_cg``: CG steps per iteration at most;
+    ``strict``: a CG solve cut short never stops the run (its decrement is a lower
+    bound of ``g^T H^-1 g / 2``; after the default ``max_cg`` it was close enough)."""
     monitor = Monitor("newton-cg", tol, verbose, target, on_iteration)
     l1_mask = obj.penalized if obj.has_l1 else None
     x = np.array(x0, dtype=np.float64)
@@ -157,9 +180,10 @@ def newton_cg(obj, x0, *, tol, max_iter, verbose=0, target=None, on_iteration=No
     f, g, hessp = obj.fun_grad_hessp(x)
     F = f + obj.l1_value(x)
     pg = obj.min_norm_subgradient(x, g)
-    diagonal = obj.preconditioner()
+    if diagonal is None:
+        diagonal = obj.preconditioner()
 
-    def direction(x, pg, hessp, max_cg=_MAX_CG, early=None):
+    def direction(x, pg, hessp, max_cg=max_cg, early=None):
         """The (damped) Newton direction at ``x`` by CG, over the free entries,
         and whether ``early`` stopped CG (see ``_conjugate_gradient``)."""
         # Entries held at 0 by the L1 term do not move this iteration.
@@ -171,8 +195,13 @@ def newton_cg(obj, x0, *, tol, max_iter, verbose=0, target=None, on_iteration=No
             hv = hessp(v) if free is None else hessp(v * free) * free
             return hv + mu * diagonal * v if mu else hv
 
+        inverse = None  # 1 / diagonal; also with damping, which changes the matrix
+        if precondition is not None and not mu:
+            inverse = precondition
+            if free is not None:  # CG stays on the free entries
+                inverse = lambda r: precondition(r) * free  # noqa: E731
         eta = min(0.5, np.sqrt(float(np.linalg.norm(pg))))
-        return _conjugate_gradient(damped_hessp, pg, eta, max_cg, diagonal, early)
+        return _conjugate_gradient(damped_hessp, pg, eta, max_cg, diagonal, early, inverse, strict)
 
     n_iter = 0
     decrement = None  # -pg.d / 2 at x, once a direction d there is known
