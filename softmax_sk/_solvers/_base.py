@@ -16,6 +16,9 @@ import numpy as np
 
 # Why a solver stopped when its ``on_iteration`` hook asked it to.
 STOPPED_MESSAGE = "stopped by a callback"
+# Why a solver stopped when its iteration budget ran out, and when the rule held.
+MAX_ITER_MESSAGE = "maximum number of iterations reached"
+RULE_MESSAGE = "gradient below tol and estimated suboptimality below target"
 
 
 class Objective(Protocol):
@@ -136,7 +139,7 @@ class Monitor:
             on_iteration = ProgressLog(name, verbose).iteration
         self.on_iteration = on_iteration
         self.stalled = StallCheck()
-        self.message = "maximum number of iterations reached"
+        self.message = MAX_ITER_MESSAGE
         self.suboptimality = float("nan")
 
     def gradient_small(self, pg):
@@ -161,7 +164,7 @@ class Monitor:
         if self.target is not None:
             if self.estimate(F, decrement) > self.target and abs(F) > self.tol:
                 return False
-            self.message = "gradient below tol and estimated suboptimality below target"
+            self.message = RULE_MESSAGE
         else:
             self.message = "gradient below tol"
         return True

@@ -107,8 +107,9 @@ def _conjugate_gradient(hessp, g, rtol, max_iter, diagonal, early=None, inverse=
     Stops when the residual is below ``rtol * |g|`` or on a direction of
     non-positive curvature. ``early = (rtol_early, stop)``: the first time the
     residual is below ``rtol_early * |g|``, ``stop(d)`` is asked whether the
-    current ``d`` is enough; if it never is (cut short by ``max_iter`` or a flat
-    direction), it is asked at the end unless ``strict``. Returns
+    current ``d`` is enough; if CG never got there (cut short by ``max_iter``, a
+    flat direction, or its own ``rtol`` above ``rtol_early``), it is asked at the
+    end unless ``strict``. Returns
     ``(d, stopped_early, residual)``, the last being ``|H d + g| / |g|``.
     """
     d = np.zeros_like(g)
@@ -123,6 +124,8 @@ def _conjugate_gradient(hessp, g, rtol, max_iter, diagonal, early=None, inverse=
     early_target = -1.0 if early is None else early[0] ** 2 * gg
     rr = gg
     for _ in range(max_iter):
+        if not rz > 0:  # ``inverse`` not positive definite in rounding: keep what we have
+            break
         Hp = hessp(p)
         curvature = float(p @ Hp)
         if curvature <= 1e-16 * rz:  # flat or negative direction: keep what we have
@@ -145,7 +148,7 @@ def _conjugate_gradient(hessp, g, rtol, max_iter, diagonal, early=None, inverse=
         p += z
         rz = rz_new
     residual = float(np.sqrt(rr / gg)) if gg > 0 else 0.0
-    if early_target >= 0 and (rr <= target or not strict):  # never got there: ask anyway
+    if early_target >= 0 and not strict:  # never got there: ask with what there is
         return d, early[1](d), residual
     return d, False, residual
 
@@ -168,8 +171,9 @@ def newton_cg(
     and the damping (default the diagonal at 0, one pass); ``precondition``: an
     approximate inverse Hessian ``v -> M v`` (symmetric positive definite) for CG
     instead of ``1 / diagonal``; ``max_cg``: CG steps per iteration at most;
-    ``strict``: a CG solve cut short never stops the run (its decrement is a lower
-    bound of ``g^T H^-1 g / 2``; after the default ``max_cg`` it was close enough)."""
+    ``strict``: only a decrement from a CG solve to ``_EARLY_RTOL`` stops the run or
+    makes the final estimate (a CG iterate's is a lower bound of ``g^T H^-1 g / 2``;
+    after the default ``max_cg`` it was close enough)."""
     monitor = Monitor("newton-cg", tol, verbose, target, on_iteration)
     l1_mask = obj.penalized if obj.has_l1 else None
     x = np.array(x0, dtype=np.float64)
@@ -259,5 +263,8 @@ def newton_cg(
     if decrement is None and monitor.needs_estimate:  # a short solve, for the report only
         decrement = carried
         if decrement is None:
-            decrement = _decrement(pg, direction(x, pg, hessp, max_cg=_REPORT_CG)[0])
+            d, _, residual = direction(x, pg, hessp, max_cg=_REPORT_CG)
+            decrement = _decrement(pg, d)
+            if strict and residual > _EARLY_RTOL:
+                decrement = float("nan")  # not converged: nothing trustworthy says so
     return monitor.result(x, n_iter, pg, F, decrement)
