@@ -142,7 +142,7 @@ CALL_STEPS = 12
 # confirms the stopping rule with its own estimate or gets there; a miss waits as many
 # epochs again before the next check. The epochs' pairs alone missed near-separable
 # directions at the default tol: make_classification(2000, 20), C=100, stopped at epoch
-# 6-7 claiming convergence 2.2e-3 above the optimum (now 4e-11 / 1.3e-9); tests/
+# 6-7 claiming convergence 2.2e-3 above the optimum (now 2e-11 to 1.1e-5, seeds 0-7); tests/
 # test_stopping.py's weak_penalty (C=1e6) at epoch 51 0.68 above (now not converged after
 # 100 epochs, 0.49 above, said so). Where the estimate was right (bench_fit problems at
 # scale 0.2, dense_100k_100 at 1, mnist_50k_784 at 0.4) the fit ends with 10-100x smaller
