@@ -112,7 +112,8 @@ def main(argv=None):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # sgd's ConvergenceWarning at max_iter, tol=0
             distribution(settings, args.seeds)
-            small_calls([int(v) for v in args.sizes.split(",")])
+            if args.sizes:  # --sizes "": the distribution table alone
+                small_calls([int(v) for v in args.sizes.split(",")])
     finally:
         for name, value in saved.items():
             setattr(_stochastic, name, value)
