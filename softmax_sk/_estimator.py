@@ -91,9 +91,11 @@ class SoftmaxRegressionClassifier(
     class_weight : dict or 'balanced', default=None
         Weights per class, multiplied into the sample weights. ``'balanced'``
         uses ``sum(sample_weight) / (n_classes * class_total_weight)``. As in
-        scikit-learn, classes missing from a dict weigh 1 and keys that are not
+        scikit-learn, classes missing from a dict weigh 1, and keys that are not
         classes of ``y`` (a rare class absent from a cross-validation fold) are
-        ignored. With probability targets (``y_proba``, label smoothing) each
+        ignored when every class has a key; a dict that leaves a class out and
+        has a key matching no class (a misspelt or mistyped label) is an error.
+        With probability targets (``y_proba``, label smoothing) each
         class's share of a sample's loss is weighed: ``sum_k cw_k t_ik CE_ik``,
         as ``M`` samples of the matching labels would weigh; ``'balanced'``
         counts each class's total target probability.
@@ -572,29 +574,32 @@ class SoftmaxRegressionClassifier(
 
         if callbacks is not None:
             callbacks.begin(X, y, user_weight, solver, x0, fitted)
-        if solver == "sgd":
-            result, state = loss(x0)
-        else:
-            obj = Objective(loss, penalty, bounds)
-            entry = SOLVERS[solver]
+        # Overflow in a solver's sums (features near 1e308) is handled where it matters and
+        # the ConvergenceWarning that follows says what to do; it came after 80 of these.
+        with np.errstate(over="ignore"):
+            if solver == "sgd":
+                result, state = loss(x0)
+            else:
+                obj = Objective(loss, penalty, bounds)
+                entry = SOLVERS[solver]
 
-            def on_iteration(*report):
-                if log is not None:
-                    log.iteration(*report)
-                return callbacks is not None and callbacks.iteration(*report)
+                def on_iteration(*report):
+                    if log is not None:
+                        log.iteration(*report)
+                    return callbacks is not None and callbacks.iteration(*report)
 
-            options = {"refresh_every": loss.preconditioner_refresh, "target": self._target()}
-            with loss.running():
-                result = entry.function(
-                    obj,
-                    x0,
-                    tol=float(self.tol),
-                    max_iter=int(self.max_iter),
-                    verbose=int(self.verbose),
-                    on_iteration=on_iteration,
-                    **{name: options[name] for name in entry.options},
-                )
-            n_passes = obj.n_passes
+                options = {"refresh_every": loss.preconditioner_refresh, "target": self._target()}
+                with loss.running():
+                    result = entry.function(
+                        obj,
+                        x0,
+                        tol=float(self.tol),
+                        max_iter=int(self.max_iter),
+                        verbose=int(self.verbose),
+                        on_iteration=on_iteration,
+                        **{name: options[name] for name in entry.options},
+                    )
+                n_passes = obj.n_passes
         if log is not None:
             log.end(result.converged, result.message, n_iter=result.n_iter, n_passes=n_passes)
         n_iter = np.array([result.n_iter], dtype=np.int32)
@@ -770,10 +775,9 @@ class SoftmaxRegressionClassifier(
     def _class_weights(self, classes, totals):
         """Weight of each class (n_classes,), from ``class_weight``.
 
-        ``totals`` is each class's total sample weight (``'balanced'``). As in
-        scikit-learn, dict keys that are not classes of ``y`` (a rare class
-        missing from a cross-validation fold) are ignored, and classes without a
-        key weigh 1.
+        ``totals`` is each class's total sample weight (``'balanced'``). A dict's
+        keys are matched as scikit-learn's ``compute_class_weight`` does (see the
+        class docstring).
         """
         cw = self.class_weight
         if cw is None:
@@ -782,7 +786,20 @@ class SoftmaxRegressionClassifier(
             out = np.zeros(classes.size)  # a class with no weight keeps none
             np.divide(totals.sum(), classes.size * totals, out=out, where=totals > 0)
             return out
-        out = np.array([cw.get(c, 1.0) for c in classes.tolist()], dtype=np.float64)
+        labels = classes.tolist()
+        missing = [c for c in labels if c not in cw]
+        if missing and len(labels) - len(missing) != len(cw):
+            stray = [k for k in cw if k not in set(labels)]
+
+            def some(values):  # at most 10, for thousands of classes
+                return str(values[:10])[:-1] + (", ...]" if len(values) > 10 else "]")
+
+            raise ValueError(
+                f"class_weight has keys {some(stray)} that are no class of y, and the "
+                f"classes {some(missing)} have no key: check the keys' spelling and type "
+                f"(the labels are {some(labels)}), or give every class a weight."
+            )
+        out = np.array([cw.get(c, 1.0) for c in labels], dtype=np.float64)
         if not (np.all(np.isfinite(out)) and np.all(out >= 0)):
             raise ValueError(f"class_weight values must be finite and >= 0, got {cw}.")
         return out

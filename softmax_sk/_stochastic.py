@@ -70,6 +70,7 @@ from ._engine import single_threaded_blas
 from ._loss import SoftmaxLoss, stored_offset
 from ._objective import Objective
 from ._solvers._base import (
+    LOSS_MESSAGE,
     MAX_ITER_MESSAGE,
     QN_ESTIMATE_SAFETY,
     RULE_MESSAGE,
@@ -693,7 +694,8 @@ def fit(
     if confirmed is not None:
         message = confirmed.message if confirmed.converged else MAX_EPOCHS
         if message == MAX_ITER_MESSAGE:  # Newton's budget ran out where the rule held
-            message = RULE_MESSAGE
+            small = confirmed.suboptimality <= target
+            message = RULE_MESSAGE if small else LOSS_MESSAGE
         return dataclasses.replace(confirmed, n_iter=epoch, message=message), state
     result = monitor.result(best.w, epoch, best.subgradient, best.value, _decrement(best, pairs))
     return result, state

@@ -688,3 +688,19 @@ def test_warm_start_that_applies_does_not_warn():
     """Works today: same classes and features, no warning about the warm start."""
     X, y = _problem(3, n_samples=120)
     assert _warm_start_warnings(X, y, X + 0.01, y) == []
+
+
+@pytest.mark.parametrize("solver", ["auto", "lbfgs", "sgd"])
+def test_a_feature_near_1e308_warns_once_and_says_what_to_do(solver):
+    """One entry of 1e308 overflowed the solvers' sums: about 80 RuntimeWarnings came
+    before the ConvergenceWarning that says to scale the features. The fit itself
+    handles it (finite probabilities)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 3)), rng.integers(0, 3, 60)
+    X[0, 0] = 1e308
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf = SoftmaxRegressionClassifier(solver=solver, random_state=0).fit(X, y)
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert all("scale the features" in str(w.message) for w in caught)
+    assert np.all(np.isfinite(clf.predict_proba(X[1:])))

@@ -54,6 +54,32 @@ def test_class_weight_agrees_with_scikit_learn(class_weight):
     np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize(
+    "strings, class_weight",
+    [
+        (True, {"Yes": 10.0}),  # misspelt: no key matches, every class unweighted
+        (False, {0: 2.0, 5: 3.0}),
+        (False, {"1": 2.0}),  # mistyped
+        (False, {0: 1.0, 1: 2.0, 2: 3.0, 7: 4.0}),  # every class has a key: 7 is ignored
+        (False, {1: 3.0}),
+        (True, {"yes": 2.0}),
+    ],
+)
+def test_class_weight_keys_are_matched_as_scikit_learn_matches_them(strings, class_weight):
+    """A key that is no class is an error where a class has no key, as in scikit-learn;
+    0.5.1 and before ignored it, and a misspelt key fitted the unweighted model."""
+    X, y = make_problem(3, n_samples=90)
+    if strings:
+        y = np.array(["no", "yes"])[y % 2]
+    try:
+        _sklearn(class_weight=class_weight).fit(X, y)
+    except ValueError:
+        with pytest.raises(ValueError, match="class_weight has keys .* that are no class"):
+            SoftmaxRegressionClassifier(class_weight=class_weight).fit(X, y)
+    else:
+        SoftmaxRegressionClassifier(class_weight=class_weight).fit(X, y)
+
+
 def test_binary_is_exposed_like_scikit_learn():
     X, y = make_problem(2)
     labels = np.array(["no", "yes"])[y]

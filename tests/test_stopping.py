@@ -106,6 +106,20 @@ def test_sgd_says_converged_only_within_tol(kind):
             assert kind == "weak_penalty"
 
 
+def test_a_separable_fit_says_the_objective_below_tol_stopped_it():
+    """Where the objective falls below tol the gradient alone decides (no relative bound
+    can be met as F tends to 0): the message says so rather than claiming the estimate
+    met its target (it said that with an estimate of 0.16)."""
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.normal(size=(30, 2)) + 5, rng.normal(size=(30, 2)) - 5]
+    y = np.r_[np.zeros(30), np.ones(30)]
+    conv = SoftmaxRegressionClassifier(C=np.inf, tol=1e-12).fit(X, y).convergence_
+    assert conv["converged"] and conv["suboptimality_estimate"] > 1e-12
+    assert (
+        conv["message"] == "gradient below tol and objective below tol (no relative bound applies)"
+    )
+
+
 def test_gradient_rule_alone_stops_early_on_a_weak_penalty():
     """The defect the new rule fixes, kept visible: with the rule of 0.1 (gradient
     alone) the default fit stops far above 1e-4."""

@@ -19,6 +19,8 @@ STOPPED_MESSAGE = "stopped by a callback"
 # Why a solver stopped when its iteration budget ran out, and when the rule held.
 MAX_ITER_MESSAGE = "maximum number of iterations reached"
 RULE_MESSAGE = "gradient below tol and estimated suboptimality below target"
+# ... and where the objective is below tol (near-separable data), the gradient alone.
+LOSS_MESSAGE = "gradient below tol and objective below tol (no relative bound applies)"
 
 
 class Objective(Protocol):
@@ -162,9 +164,12 @@ class Monitor:
         if not self.gradient_small(pg):
             return False
         if self.target is not None:
-            if self.estimate(F, decrement) > self.target and abs(F) > self.tol:
+            if self.estimate(F, decrement) <= self.target:
+                self.message = RULE_MESSAGE
+            elif abs(F) <= self.tol:
+                self.message = LOSS_MESSAGE
+            else:
                 return False
-            self.message = RULE_MESSAGE
         else:
             self.message = "gradient below tol"
         return True
