@@ -14,6 +14,7 @@ never a traceback. Needs the ``cli`` extra (pandas, skops, pyarrow).
 import argparse
 import contextlib
 import math
+import os
 import sys
 import threading
 import time
@@ -93,6 +94,10 @@ def _fit(args):
     if not folder.is_dir():
         raise UserError(
             f"the folder of --model {args.model!r} does not exist", "create it first", code=2
+        )
+    if str(args.data) != "-" and Path(args.model).resolve() == Path(args.data).resolve():
+        raise UserError(
+            f"--model {args.model!r} is the data file", "name another file for the model", code=2
         )
     frame = read_table(args.data)
     y = target_values(frame, args.target, args.data)
@@ -354,6 +359,10 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of stdout went away (`| head`): nothing to report
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that the exit's flush does not fail
+        return 141
 
 
 if __name__ == "__main__":

@@ -116,6 +116,13 @@ def column_kind(series):
     return None
 
 
+def _few_values(series):
+    """Whether a text column's distinct values are few enough to one-hot encode: at most
+    20, or at most half the rows."""
+    distinct = series.nunique()
+    return distinct <= 20 or distinct <= 0.5 * len(series)
+
+
 def split_columns(frame, target, drop=()):
     """Feature columns of ``frame`` by kind: ``{"numeric": [...], "categorical": [...]}``."""
     missing = [c for c in drop if c not in frame.columns]
@@ -135,6 +142,13 @@ def split_columns(frame, target, drop=()):
                 f"column {name!r} has type {frame[name].dtype}, which cannot be used as a "
                 "feature (only numbers, text, categories and booleans can)",
                 f"convert it, or leave it out with --drop {name}",
+            )
+        if kind == "categorical" and not _few_values(frame[name]):
+            raise UserError(
+                f"column {name!r} has {frame[name].nunique()} distinct values in "
+                f"{len(frame)} rows (dates or identifiers?): one-hot encoded, each would be a "
+                "feature of its own few rows",
+                f"leave it out with --drop {name}, or convert it to numbers",
             )
         kinds[kind].append(name)
     if not kinds["numeric"] and not kinds["categorical"]:

@@ -702,6 +702,13 @@ class SoftmaxRegressionClassifier(
                 "one at a time, computed (e.g. for each of X.to_delayed()), or fit(X, y) with "
                 "a batch solver on the cluster."
             )
+        if _xp.input_namespace(X, y, sample_weight)[0] is not None:
+            raise ValueError(
+                "partial_fit runs on NumPy arrays only; with array API dispatch on, pass "
+                "the batch as NumPy arrays, or fit(X, y) with a batch solver on the device."
+            )
+        if hasattr(self, "coef_"):
+            _xp.require_host_model(self, "partial_fit")
         checks = (_reject_multioutput, _check_sample_weight)
         classes, (coef, intercept), state = _stream.partial_fit(
             self, X, y, classes, sample_weight, checks=checks

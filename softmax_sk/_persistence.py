@@ -13,6 +13,7 @@ none needs more, and each entry is needed by some.
 
 import scipy.sparse as sp
 
+from ._cv import SoftmaxRegressionCV
 from ._estimator import SoftmaxRegressionClassifier
 from ._stochastic import SGDState
 
@@ -27,6 +28,7 @@ def _type_name(cls):
 # their own types, as they would for any scikit-learn estimator.
 TRUSTED_TYPES = [
     _type_name(SoftmaxRegressionClassifier),
+    _type_name(SoftmaxRegressionCV),
     _type_name(sp.csr_matrix),
     _type_name(SGDState),
 ]

@@ -70,17 +70,14 @@ from ._engine import single_threaded_blas
 from ._loss import SoftmaxLoss, stored_offset
 from ._objective import Objective
 from ._solvers._base import (
-    LOSS_MESSAGE,
-    MAX_ITER_MESSAGE,
     QN_ESTIMATE_SAFETY,
-    RULE_MESSAGE,
     Monitor,
     inverse_hessian,
     is_flat,
     max_norm,
     two_loop,
 )
-from ._solvers._newton import newton_cg
+from ._solvers._newton import confirm
 
 # learning_rate="adaptive": the step grows by this factor after an epoch that lowered
 # the objective, and halves (the epoch undone) after one that did not. Chosen against
@@ -138,19 +135,14 @@ OUTLIER = 1e4
 # 0.9568); chunks of 2,000 rows (7 steps) are the same under every limit.
 CALL_STEPS = 12
 # fit: once the suboptimality estimated from its epochs' pairs is at most the target
-# (whatever the gradient), Newton-CG from there (at most CONFIRM_STEPS iterations of at
-# most CONFIRM_CG CG steps, one pass each, preconditioned by the epochs' L-BFGS estimate)
-# confirms the stopping rule with its own estimate or gets there; a miss waits as many
-# epochs again before the next check. The epochs' pairs alone missed near-separable
-# directions at the default tol: make_classification(2000, 20), C=100, stopped at epoch
-# 6-7 claiming convergence 2.2e-3 above the optimum (now 2e-11 to 1.1e-5, seeds 0-7); tests/
-# test_stopping.py's weak_penalty (C=1e6) at epoch 51 0.68 above (now not converged after
-# 100 epochs, 0.49 above, said so). Where the estimate was right (bench_fit problems at
-# scale 0.2, dense_100k_100 at 1, mnist_50k_784 at 0.4) the fit ends with 10-100x smaller
-# gaps at about the same cost: epochs + objective passes 21 -> 23 (dense), 36 -> 37
-# (mnist), 28 -> 22 (sparse), 139 (classes_50k_1000, one Newton step). 5 iterations of 20
-# CG steps confirmed classes_50k_1000 only after 3 Newton steps (58 passes), 50 after 1.
-CONFIRM_STEPS, CONFIRM_CG = 2, 50
+# (whatever the gradient), a short Newton-CG run (``_newton.confirm``) confirms the stopping
+# rule or gets there; a miss waits as many epochs again before the next check. Where the
+# estimate was right (bench_fit problems at scale 0.2, dense_100k_100 at 1, mnist_50k_784
+# at 0.4) the fit ends with 10-100x smaller gaps at about the same cost: epochs + objective
+# passes 21 -> 23 (dense), 36 -> 37 (mnist), 28 -> 22 (sparse), 139 (classes_50k_1000, one
+# Newton step); make_classification(2000, 20), C=100, stopped at epoch 6-7 claiming
+# convergence 2.2e-3 above the optimum (now 2e-11 to 1.1e-5, seeds 0-7); weak_penalty
+# (C=1e6) at epoch 51 0.68 above (now not converged after 100 epochs, and said so).
 MAX_EPOCHS = "maximum number of epochs reached"
 # The message of a fit that early stopping ended (not a failure to converge).
 STOPPED_EARLY = "validation score stopped improving"
@@ -594,7 +586,7 @@ def fit(
     ``target``, the suboptimality estimated from the quasi-Newton decrement of
     the epochs' curvature pairs at most ``target``), checked at each anchor.
     Where that estimate is at most the target, a short Newton-CG run from the
-    anchor (``CONFIRM_STEPS``) confirms the rule with its own, tighter estimate,
+    anchor (``_newton.confirm``) confirms the rule with its own, tighter estimate,
     gets there, or hands back a lower point for more epochs: the epochs' few
     pairs can miss the flattest directions, and stochastic steps leave the
     gradient above ``tol`` on badly scaled features (``max_iter=0``: no check).
@@ -630,17 +622,15 @@ def fit(
                 monitor.needs_estimate and monitor.estimate(best.value, decrement) <= monitor.target
             )
             if near and max_iter > 0 and (epoch >= next_check or epoch >= max_iter):
-                check = newton_cg(
+                check = confirm(  # its iterations printed from verbose=2
                     obj,
                     best.w,
+                    pairs,
+                    best.curvature,
                     tol=tol,
-                    max_iter=CONFIRM_STEPS,
                     target=target,
-                    verbose=verbose - 1,  # its iterations from verbose=2
-                    diagonal=best.curvature,
-                    precondition=inverse_hessian(pairs, best.curvature) if pairs else None,
-                    max_cg=CONFIRM_CG,
-                    strict=True,
+                    estimate=monitor.suboptimality,
+                    verbose=verbose - 1,
                 )
                 if verbose > 0:
                     print(
@@ -693,9 +683,6 @@ def fit(
                 break
     if confirmed is not None:
         message = confirmed.message if confirmed.converged else MAX_EPOCHS
-        if message == MAX_ITER_MESSAGE:  # Newton's budget ran out where the rule held
-            small = confirmed.suboptimality <= target
-            message = RULE_MESSAGE if small else LOSS_MESSAGE
         return dataclasses.replace(confirmed, n_iter=epoch, message=message), state
     result = monitor.result(best.w, epoch, best.subgradient, best.value, _decrement(best, pairs))
     return result, state

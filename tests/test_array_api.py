@@ -403,3 +403,18 @@ def test_bounds_and_grouped_lasso_fit_through_the_host_iterate(name, params):
     else:
         dropped = ~ref.coef_.any(axis=0)
         assert dropped.any() and not coef[:, dropped].any()  # whole features, exactly 0
+
+
+def test_partial_fit_says_it_runs_on_numpy():
+    """partial_fit with dispatch on, or on a model fitted on another library's arrays,
+    failed deep inside (a dtype TypeError, an IndexError); now a ValueError says what
+    to do, as fit(solver="sgd") did."""
+    xps = pytest.importorskip("array_api_strict")
+    X, y = make_problem(3, n_samples=60)
+    with dispatch():
+        with pytest.raises(ValueError, match="partial_fit runs on NumPy arrays only"):
+            SoftmaxRegressionClassifier().partial_fit(xps.asarray(X), xps.asarray(y), [0, 1, 2])
+        model = SoftmaxRegressionClassifier().fit(xps.asarray(X), xps.asarray(y))
+    with pytest.raises(ValueError, match="move_estimator_to"):
+        model.partial_fit(X, y)
+    move_estimator_to(model, np, "cpu").partial_fit(X, y)  # once moved, it streams on

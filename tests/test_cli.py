@@ -289,3 +289,39 @@ def test_progress_shows_elapsed_time_only_on_long_runs(stream):
         assert text.count("\n") == 0 and text.endswith("\r\033[K")
     else:  # one line per log_every
         assert 1 <= text.count("\n") <= 6
+
+
+def test_the_model_file_never_replaces_the_data(tmp_path, capsys):
+    """--model naming the data file wrote the model over the training CSV."""
+    data = tmp_path / "train.csv"
+    make_frame(60, 3).to_csv(data, index=False)
+    before = data.read_bytes()
+    assert fit(data, tmp_path / "." / "train.csv") == 2
+    assert "is the data file" in capsys.readouterr().err
+    assert data.read_bytes() == before
+
+
+def test_a_closed_pipe_ends_predict_quietly(files, model_file):
+    """`softmax-sk predict ... --out - | head -1`: a BrokenPipeError traceback before."""
+    done = subprocess.run(
+        f"{sys.executable} -m softmax_sk._cli predict {model_file} {files / 'test.csv'} "
+        "--out - --proba | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stdout.startswith("species,proba_")
+    assert "Traceback" not in done.stderr and "Error" not in done.stderr
+
+
+def test_a_column_of_dates_in_a_csv_is_refused_with_a_hint(tmp_path, capsys):
+    """CSV dates (or identifiers) were one-hot encoded, a category per row."""
+    data = tmp_path / "train.csv"
+    frame = make_frame(120, 4)
+    frame["when"] = [f"2026-01-{d % 28 + 1:02d}T{d % 24:02d}:00" for d in range(120)]
+    frame.to_csv(data, index=False)
+    assert fit(data, tmp_path / "model.skops") == 1
+    err = capsys.readouterr().err
+    assert "column 'when' has 120 distinct values in 120 rows" in err and "--drop when" in err
+    assert fit(data, tmp_path / "model.skops", "--drop", "when") == 0

@@ -12,7 +12,7 @@ import pytest
 import scipy.sparse as sp
 from conftest import make_problem
 
-from softmax_sk import TRUSTED_TYPES, SoftmaxRegressionClassifier
+from softmax_sk import TRUSTED_TYPES, SoftmaxRegressionClassifier, SoftmaxRegressionCV
 
 
 def _fitted(kind):
@@ -45,6 +45,8 @@ def _fitted(kind):
             clf.partial_fit(X[chunk], y[chunk], classes=np.unique(y))
         assert clf.optimizer_state_.pairs
         return clf, X
+    elif kind == "cv":  # SoftmaxRegressionCV, whose type TRUSTED_TYPES missed
+        return SoftmaxRegressionCV(Cs=3, cv=3).fit(X, y), X
     clf = SoftmaxRegressionClassifier(max_iter=300, **params).fit(X, y)
     if kind == "sparsified":
         clf.sparsify()
@@ -64,6 +66,7 @@ KINDS = [
     "sparsified",
     "sgd",
     "stream",
+    "cv",
 ]
 
 

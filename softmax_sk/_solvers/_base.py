@@ -8,6 +8,7 @@ penalty (see ``softmax_sk._loss``), so ``tol`` does not depend on the number of
 samples or on ``C``'s effect on the loss scale.
 """
 
+import dataclasses
 from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
@@ -278,6 +279,7 @@ def quasi_newton(
     max_iter,
     refresh_every=None,
     memory=10,
+    confirm=None,
 ):
     """The L-BFGS loop that ``_lbfgs`` and ``_lbfgsb`` share; they differ in ``direction``.
 
@@ -288,7 +290,12 @@ def quasi_newton(
     the shared line search, a curvature pair from the smooth gradient, and
     ``monitor``'s stopping rule, whose suboptimality estimate (once the gradient
     is small) is the decrement ``pg.H pg / 2`` times ``QN_ESTIMATE_SAFETY``: one
-    two-loop product, reused for the step. Returns the ``SolverResult``.
+    two-loop product, reused for the step. Where that estimate says the rule holds,
+    ``confirm(x, pairs, diagonal, estimate)`` (optional; ``_newton.confirm``) has the last
+    word:
+    its result is returned where it converged; otherwise the loop goes on from its
+    point, and the next check waits until the iterations have doubled. Returns the
+    ``SolverResult``.
     """
     f_s, g = fun_grad(x)
     F = f_s + l1_value(x)
@@ -308,7 +315,11 @@ def quasi_newton(
     def flat_ok(x_new):
         return max_norm(min_norm_subgradient(x_new, trial["g"])) < max_norm(pg)
 
-    n_iter = 0
+    def confirmed(x, n_iter):
+        check = confirm(x, pairs, diagonal, monitor.suboptimality)
+        return dataclasses.replace(check, n_iter=n_iter + check.n_iter), check
+
+    n_iter, next_check = 0, 0
     for n_iter in range(1, max_iter + 1):
         q = None  # H pg, H the inverse-Hessian approximation; its decrement pg.q / 2 is free
         if monitor.gradient_small(pg):
@@ -316,8 +327,22 @@ def quasi_newton(
                 q = two_loop(pg, pairs, diagonal)
             decrement = None if q is None else QN_ESTIMATE_SAFETY * 0.5 * float(pg @ q)
             if not (blind and not pairs) and monitor.converged(pg, F, decrement):
-                n_iter -= 1
-                break
+                if confirm is None:
+                    n_iter -= 1
+                    break
+                monitor.message = MAX_ITER_MESSAGE
+                if n_iter >= next_check:
+                    result, check = confirmed(x, n_iter - 1)
+                    if result.converged:
+                        return result
+                    next_check = 2 * n_iter
+                    if check.n_iter:  # lower: go on from there, with the move as a pair
+                        f_s, g_new = fun_grad(check.x)
+                        F = f_s + l1_value(check.x)
+                        add_pair(pairs, check.x - x, g_new - g)
+                        x, g = check.x, g_new
+                        pg = min_norm_subgradient(x, g)
+                        q = None
         if refresh_every and n_iter > 1 and n_iter % refresh_every == 1:
             diagonal = preconditioner(x)
             q = None
@@ -336,7 +361,12 @@ def quasi_newton(
         if monitor.record(n_iter, x, F, pg, max_norm(s)):
             break
     decrement = QN_ESTIMATE_SAFETY * 0.5 * float(pg @ two_loop(pg, pairs, diagonal))
-    return monitor.result(x, n_iter, pg, F, decrement)
+    result = monitor.result(x, n_iter, pg, F, decrement)
+    if confirm is not None and result.converged and monitor.message != STOPPED_MESSAGE:
+        result = confirmed(x, n_iter)[0]  # the budget ran out where the estimate held
+        if not result.converged:
+            result = dataclasses.replace(result, message=monitor.message)
+    return result
 
 
 def add_pair(pairs, s, y):

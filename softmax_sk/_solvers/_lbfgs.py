@@ -18,17 +18,30 @@ L1-regularized log-linear models", ICML 2007): on the orthant of the current
 iterate the L1 term is linear, so L-BFGS directions built from the smooth
 gradient are applied to the minimum-norm subgradient, clipped to agree in sign
 with it, and every trial point is projected back onto the orthant, which is
-what produces exact zeros. Measurements behind these choices:
-``benchmarks/results/notes.md``.
+what produces exact zeros.
+
+The stopping rule's suboptimality estimate, from the last pairs, missed nearly flat
+directions on small problems at large C; up to ``_newton.CONFIRM_MAX_SIZE``
+coefficients, where that estimate says the rule holds, a short Newton-CG run
+(``_newton.confirm``) confirms it or finishes the fit. Measurements behind these
+choices: ``benchmarks/results/notes.md``.
 """
 
 import numpy as np
 
+from . import _newton
 from ._base import Monitor, orthant_wise, quasi_newton
 
-NEEDS = frozenset(
-    {"fun_grad", "preconditioner", "eps", "has_l1", "penalized", "l1_value", "min_norm_subgradient"}
-)
+# With a target, a short Newton-CG run confirms the stopping rule (_newton.confirm).
+NEEDS = _newton.NEEDS | {
+    "fun_grad",
+    "preconditioner",
+    "eps",
+    "has_l1",
+    "penalized",
+    "l1_value",
+    "min_norm_subgradient",
+}
 
 
 def lbfgs(obj, x0, *, tol, max_iter, verbose=0, refresh_every=None, target=None, on_iteration=None):
@@ -37,6 +50,11 @@ def lbfgs(obj, x0, *, tol, max_iter, verbose=0, refresh_every=None, target=None,
     def direction(x, pg, d, diagonal):
         d, project = orthant_wise(l1_mask, x, pg, d)
         return (d if d.any() else -pg / diagonal), project
+
+    def confirm(x, pairs, diagonal, estimate):
+        return _newton.confirm(
+            obj, x, pairs, diagonal, tol=tol, target=target, estimate=estimate, verbose=verbose - 1
+        )
 
     return quasi_newton(
         Monitor("owlqn" if obj.has_l1 else "lbfgs", tol, verbose, target, on_iteration),
@@ -49,4 +67,5 @@ def lbfgs(obj, x0, *, tol, max_iter, verbose=0, refresh_every=None, target=None,
         eps=obj.eps,
         max_iter=max_iter,
         refresh_every=refresh_every,
+        confirm=confirm if target is not None and x0.size <= _newton.CONFIRM_MAX_SIZE else None,
     )
