@@ -362,8 +362,9 @@ def quasi_newton(
             break
     decrement = QN_ESTIMATE_SAFETY * 0.5 * float(pg @ two_loop(pg, pairs, diagonal))
     result = monitor.result(x, n_iter, pg, F, decrement)
-    if confirm is not None and result.converged and monitor.message != STOPPED_MESSAGE:
-        result = confirmed(x, n_iter)[0]  # the budget ran out where the estimate held
+    if confirm is not None and result.converged and monitor.message == MAX_ITER_MESSAGE:
+        result = confirmed(x, n_iter)[0]  # the budget ran out where the estimate held (not
+        # a stall: flat to rounding, Newton can confirm nothing more)
         if not result.converged:
             result = dataclasses.replace(result, message=monitor.message)
     return result
