@@ -21,7 +21,8 @@ the model has them), ``Softmax`` for the probabilities and ``ArgMax`` then
 ``Gather`` from the classes for the label. Two classes are computed as softmax
 over the logits ``[0, z]``, the reference class's being zero, which is exactly
 the fitted logistic model. The graph keeps the input's precision: float32 input
-gives float32 coefficients and probabilities, float64 (double) input float64.
+gives float32 coefficients and probabilities, float64 (double) input float64
+(with ``zipmap=False``: ZipMap takes float32 only, as for skl2onnx's own converters).
 Unlike ``predict_proba``, it does not rescale logits that overflow (features
 near the largest float): those rows get NaN probabilities.
 A model fitted with an ``offset`` exports its coefficients only: the graph
@@ -157,7 +158,9 @@ def convert(scope, operator, container):
         )
         return output
 
-    logits = node("MatMul", [X.onnx_name, initializer("coef", proto, W)], "product", 1)
+    # MatMul-9: the model is stamped opset 9 even without an Add-7 (onnxruntime warns, and its
+    # transpose optimizer fails, below opset 7); Softmax, ArgMax and Gather keep version 1.
+    logits = node("MatMul", [X.onnx_name, initializer("coef", proto, W)], "product", 9)
     if np.any(b != 0):  # fit_intercept=False leaves zeros: nothing to add
         logits = node("Add", [logits, initializer("intercept", proto, b)], "logits", 7)
     node("Softmax", [logits], proba, 1, axis=1)

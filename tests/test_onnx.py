@@ -62,6 +62,15 @@ def test_outputs_match_predict(to_onnx, n_classes, dtype, fit_intercept, labels)
     _check(clf, _run(onx, X), X, dtype)
 
 
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_the_graph_is_stamped_an_opset_onnxruntime_supports(to_onnx, fit_intercept):
+    """Without an intercept the graph was stamped opset 1: onnxruntime warned that it
+    supports opset 7 and above only."""
+    clf, X = _fit(3, np.float32, fit_intercept)
+    onx = to_onnx(clf, X[:1], options={"zipmap": False})
+    assert {d.domain: d.version for d in onx.opset_import}[""] >= 7
+
+
 def test_zipmap_default(to_onnx):
     """Without options: skl2onnx's usual list of {class: probability} maps."""
     clf, X = _fit(3, np.float32, labels="str")
