@@ -75,6 +75,11 @@ class Progress:
 
 
 # -- commands --------------------------------------------------------------------
+def _same_file(a, b):
+    """Whether two command-line paths name one file (``-``, stdin or stdout, none)."""
+    return "-" not in (str(a), str(b)) and Path(a).resolve() == Path(b).resolve()
+
+
 def _fit(args):
     from sklearn.exceptions import ConvergenceWarning
 
@@ -95,7 +100,7 @@ def _fit(args):
         raise UserError(
             f"the folder of --model {args.model!r} does not exist", "create it first", code=2
         )
-    if str(args.data) != "-" and Path(args.model).resolve() == Path(args.data).resolve():
+    if _same_file(args.model, args.data):
         raise UserError(
             f"--model {args.model!r} is the data file", "name another file for the model", code=2
         )
@@ -156,6 +161,9 @@ def _predict(args):
     from ._cli_model import load_model
 
     pd = need("pandas")
+    for given, name in ((args.data, "DATA"), (args.model, "MODEL")):
+        if _same_file(args.out, given):
+            raise UserError(f"--out {args.out!r} is the {name} file", "name another file", code=2)
     model = load_model(args.model)
     frame = read_table(args.data)
     X = features(frame, model["columns"], args.data)

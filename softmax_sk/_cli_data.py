@@ -117,10 +117,19 @@ def column_kind(series):
 
 
 def _few_values(series):
-    """Whether a text column's distinct values are few enough to one-hot encode: at most
-    20, or at most half the rows."""
+    """Whether a column is not text with a distinct value in most rows: numbers,
+    booleans and pandas categories (the user's choice) are, and text with at most 50
+    distinct values or at most half the rows."""
+    if column_kind(series) != "categorical" or not _is_text(series):
+        return True
     distinct = series.nunique()
-    return distinct <= 20 or distinct <= 0.5 * len(series)
+    return distinct <= 50 or distinct <= 0.5 * len(series)
+
+
+def _is_text(series):
+    pd = need("pandas")
+    dtype = series.dtype
+    return pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype)
 
 
 def split_columns(frame, target, drop=()):
@@ -143,7 +152,7 @@ def split_columns(frame, target, drop=()):
                 "feature (only numbers, text, categories and booleans can)",
                 f"convert it, or leave it out with --drop {name}",
             )
-        if kind == "categorical" and not _few_values(frame[name]):
+        if not _few_values(frame[name]):
             raise UserError(
                 f"column {name!r} has {frame[name].nunique()} distinct values in "
                 f"{len(frame)} rows (dates or identifiers?): one-hot encoded, each would be a "

@@ -77,7 +77,7 @@ from ._solvers._base import (
     max_norm,
     two_loop,
 )
-from ._solvers._newton import confirm
+from ._solvers._newton import can_confirm, confirm
 
 # learning_rate="adaptive": the step grows by this factor after an epoch that lowered
 # the objective, and halves (the epoch undone) after one that did not. Chosen against
@@ -607,6 +607,7 @@ def fit(
     eps = float(np.finfo(data.X.dtype).eps)  # the objective's precision: no undo for rounding
     pairs = deque(maxlen=MEMORY)
     confirmed = None  # Newton-CG's result where it had the last word
+    checks = max_iter > 0 and can_confirm(obj, target)  # needs_estimate too
     next_check = 0
     with loss.running():
         floor = curvature_floor(loss, data, layout, batch_size)
@@ -615,13 +616,13 @@ def fit(
         while True:
             decrement = _decrement(best, pairs) if monitor.needs_estimate else None
             holds = monitor.converged(best.subgradient, best.value, decrement)
-            if holds and not monitor.needs_estimate:
+            if holds and not checks:  # the estimate alone (or the gradient alone) decides
                 break
             # The pairs' estimate met is enough to check: Newton settles the gradient too.
             near = holds or (
                 monitor.needs_estimate and monitor.estimate(best.value, decrement) <= monitor.target
             )
-            if near and max_iter > 0 and (epoch >= next_check or epoch >= max_iter):
+            if near and checks and (epoch >= next_check or epoch >= max_iter):
                 check = confirm(  # its iterations printed from verbose=2
                     obj,
                     best.w,

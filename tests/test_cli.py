@@ -299,12 +299,20 @@ def test_the_model_file_never_replaces_the_data(tmp_path, capsys):
     assert fit(data, tmp_path / "." / "train.csv") == 2
     assert "is the data file" in capsys.readouterr().err
     assert data.read_bytes() == before
+    model = tmp_path / "model.skops"
+    assert fit(data, model) == 0
+    for out in (data, model):  # nor do predictions replace the data or the model
+        assert main(["predict", str(model), str(data), "--out", str(out)]) == 2
+    assert data.read_bytes() == before
 
 
-def test_a_closed_pipe_ends_predict_quietly(files, model_file):
-    """`softmax-sk predict ... --out - | head -1`: a BrokenPipeError traceback before."""
+def test_a_closed_pipe_ends_predict_quietly(model_file, tmp_path):
+    """`softmax-sk predict ... --out - | head -1`: a BrokenPipeError traceback before
+    (20,000 rows: more than a pipe's buffer, so the writer meets the closed pipe)."""
+    data = tmp_path / "many.csv"
+    make_frame(20_000, 5).to_csv(data, index=False)
     done = subprocess.run(
-        f"{sys.executable} -m softmax_sk._cli predict {model_file} {files / 'test.csv'} "
+        f"{sys.executable} -m softmax_sk._cli predict {model_file} {data} "
         "--out - --proba | head -1",
         shell=True,
         capture_output=True,
@@ -320,6 +328,7 @@ def test_a_column_of_dates_in_a_csv_is_refused_with_a_hint(tmp_path, capsys):
     data = tmp_path / "train.csv"
     frame = make_frame(120, 4)
     frame["when"] = [f"2026-01-{d % 28 + 1:02d}T{d % 24:02d}:00" for d in range(120)]
+    frame["city"] = [f"city {d % 40}" for d in range(120)]  # 40 values: one-hot encoded
     frame.to_csv(data, index=False)
     assert fit(data, tmp_path / "model.skops") == 1
     err = capsys.readouterr().err

@@ -20,14 +20,16 @@ def _teacher(X, n_classes, rng, sharpness=3.0):
     return np.minimum((p.cumsum(axis=1) < rng.random((X.shape[0], 1))).sum(axis=1), n_classes - 1)
 
 
-def _objective(model, X, y, C):
-    """scikit-learn's objective C * sum CE + ||W||^2 / 2, in float64, from coef_ alone."""
+def _objective(model, X, y, C, l1_ratio=0.0):
+    """scikit-learn's objective C * sum CE + (1 - l1_ratio) / 2 ||W||^2 + l1_ratio ||W||_1,
+    in float64, from coef_ alone."""
     z = X @ model.coef_.T.astype(np.float64) + model.intercept_
     if z.shape[1] == 1:
         z = np.column_stack([np.zeros(len(y)), z])
     idx = np.searchsorted(model.classes_, y)
     ce = logsumexp(z, axis=1) - z[np.arange(len(y)), idx]
-    return C * ce.sum() + 0.5 * float(np.sum(model.coef_.astype(np.float64) ** 2))
+    W = model.coef_.astype(np.float64)
+    return C * ce.sum() + (1 - l1_ratio) / 2 * float(np.sum(W**2)) + l1_ratio * np.abs(W).sum()
 
 
 def _kind(name):
@@ -106,9 +108,9 @@ def test_sgd_says_converged_only_within_tol(kind):
             assert kind == "weak_penalty"
 
 
-@pytest.mark.parametrize("solver", ["lbfgs", "owlqn"])
+@pytest.mark.parametrize("l1_ratio", [0.0, 0.5])  # lbfgs; owlqn (orthant-wise Newton)
 @pytest.mark.parametrize("data", ["breast_cancer", "iris", "digits"])
-def test_lbfgs_says_converged_only_within_tol_on_small_problems(data, solver):
+def test_lbfgs_says_converged_only_within_tol_on_small_problems(data, l1_ratio):
     """lbfgs's estimate from its last pairs said converged 2-40x above tol at C=100 on
     these (standardised breast cancer 6.0e-4, iris 1.9e-3, digits 1.8e-4); up to 1,000
     coefficients a short Newton-CG run now confirms it or finishes the fit."""
@@ -118,11 +120,13 @@ def test_lbfgs_says_converged_only_within_tol_on_small_problems(data, solver):
     X, y = getattr(datasets, f"load_{data}")(return_X_y=True)
     if data != "iris":
         X = StandardScaler().fit_transform(X)
-    C = 100.0
-    f_star = _reference(X, y, C)
-    clf = SoftmaxRegressionClassifier(C=C, solver=solver, max_iter=10_000).fit(X, y)
+    C, solver = 100.0, "owlqn" if l1_ratio else "lbfgs"
+    kw = {"C": C, "l1_ratio": l1_ratio}
+    ref = SoftmaxRegressionClassifier(tol=1e-12, max_iter=100_000, **kw).fit(X, y)
+    clf = SoftmaxRegressionClassifier(solver=solver, max_iter=10_000, **kw).fit(X, y)
     assert clf.convergence_["converged"]
-    assert (_objective(clf, X, y, C) - f_star) / f_star <= 1e-4
+    f, f_star = (_objective(m, X, y, C, l1_ratio) for m in (clf, ref))
+    assert (f - f_star) / f_star <= 1e-4
 
 
 def test_a_separable_fit_says_the_objective_below_tol_stopped_it():
@@ -191,3 +195,49 @@ def test_bounded_and_proximal_quasi_newton_stop_by_the_estimate_too(solver):
     assert subopt["suboptimality"] < 1e-2
     assert clf.convergence_["converged"]
     assert clf.convergence_["suboptimality_estimate"] <= clf.tol
+
+
+def _small(name, dtype=np.float64):
+    from sklearn import datasets
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = getattr(datasets, f"load_{name}")(return_X_y=True)
+    return StandardScaler().fit_transform(X).astype(dtype), y
+
+
+@pytest.mark.parametrize(
+    "name, dtype, params",
+    [
+        ("wine", np.float32, dict(solver="lbfgs", C=100.0, tol=1e-6, max_iter=60)),
+        ("digits", np.float32, dict(solver="lbfgs", C=100.0, tol=1e-6, max_iter=184)),
+        ("iris", np.float64, dict(solver="owlqn", C=100.0, l1_ratio=0.5, max_iter=100)),
+        ("breast_cancer", np.float64, dict(solver="sgd", C=100.0, max_iter=20)),
+    ],
+)
+def test_convergence_report_agrees_with_itself(name, dtype, params):
+    """The checks that confirm a stop must not contradict the report: a float32 fit at
+    tol=1e-6 said "did not converge" with its gradient and estimate both within tol
+    (the check ran 100 CG passes it could not finish in rounding), and n_iter_ went
+    past max_iter (102 of 100) counting the check's Newton steps."""
+    X, y = _small(name, dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = SoftmaxRegressionClassifier(random_state=0, **params).fit(X, y)
+    conv = clf.convergence_
+    within = conv["gradient_norm"] <= clf.tol and conv["suboptimality_estimate"] <= clf.tol
+    assert conv["converged"] or not within, conv
+    assert clf.n_iter_[0] <= clf.max_iter
+
+
+@pytest.mark.parametrize("solver, l1_ratio", [("lbfgs", 0.0), ("owlqn", 0.5)])
+def test_max_iter_0_with_a_warm_start_leaves_the_model(solver, l1_ratio):
+    """max_iter=0 ran the end-of-budget Newton check and moved coef_ by up to 1.45."""
+    X, y = _small("breast_cancer")
+    clf = SoftmaxRegressionClassifier(C=100.0, solver=solver, l1_ratio=l1_ratio, max_iter=60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+        coef = clf.coef_.copy()
+        clf.set_params(warm_start=True, max_iter=0).fit(X, y)
+    np.testing.assert_array_equal(clf.coef_, coef)
+    assert clf.n_iter_[0] == 0

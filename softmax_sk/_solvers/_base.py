@@ -316,10 +316,13 @@ def quasi_newton(
         return max_norm(min_norm_subgradient(x_new, trial["g"])) < max_norm(pg)
 
     def confirmed(x, n_iter):
+        """The check's result, its Newton iterations counted (``max_iter`` at most), and
+        the check itself."""
         check = confirm(x, pairs, diagonal, monitor.suboptimality)
-        return dataclasses.replace(check, n_iter=n_iter + check.n_iter), check
+        total = min(n_iter + extra + check.n_iter, max_iter)
+        return dataclasses.replace(check, n_iter=total), check
 
-    n_iter, next_check = 0, 0
+    n_iter, next_check, extra = 0, 0, 0  # extra: Newton iterations of checks that missed
     for n_iter in range(1, max_iter + 1):
         q = None  # H pg, H the inverse-Hessian approximation; its decrement pg.q / 2 is free
         if monitor.gradient_small(pg):
@@ -335,7 +338,7 @@ def quasi_newton(
                     result, check = confirmed(x, n_iter - 1)
                     if result.converged:
                         return result
-                    next_check = 2 * n_iter
+                    next_check, extra = 2 * n_iter, extra + check.n_iter
                     if check.n_iter:  # lower: go on from there, with the move as a pair
                         f_s, g_new = fun_grad(check.x)
                         F = f_s + l1_value(check.x)
@@ -361,10 +364,12 @@ def quasi_newton(
         if monitor.record(n_iter, x, F, pg, max_norm(s)):
             break
     decrement = QN_ESTIMATE_SAFETY * 0.5 * float(pg @ two_loop(pg, pairs, diagonal))
-    result = monitor.result(x, n_iter, pg, F, decrement)
-    if confirm is not None and result.converged and monitor.message == MAX_ITER_MESSAGE:
-        result = confirmed(x, n_iter)[0]  # the budget ran out where the estimate held (not
-        # a stall: flat to rounding, Newton can confirm nothing more)
+    result = monitor.result(x, min(n_iter + extra, max_iter), pg, F, decrement)
+    # The budget ran out where the estimate held: the check has the last word (not after
+    # a stall, flat to rounding, nor where no pair backs the estimate, a warm start).
+    ran_out = monitor.message == MAX_ITER_MESSAGE and n_iter > 0 and not (blind and not pairs)
+    if confirm is not None and result.converged and ran_out:
+        result = confirmed(x, n_iter)[0]
         if not result.converged:
             result = dataclasses.replace(result, message=monitor.message)
     return result

@@ -67,5 +67,5 @@ def lbfgs(obj, x0, *, tol, max_iter, verbose=0, refresh_every=None, target=None,
         eps=obj.eps,
         max_iter=max_iter,
         refresh_every=refresh_every,
-        confirm=confirm if target is not None and x0.size <= _newton.CONFIRM_MAX_SIZE else None,
+        confirm=confirm if _newton.can_confirm(obj, target, np.size(x0)) else None,
     )

@@ -32,7 +32,6 @@ import numpy as np
 
 from ._base import (
     LOSS_MESSAGE,
-    MAX_ITER_MESSAGE,
     RULE_MESSAGE,
     Monitor,
     backtrack,
@@ -291,6 +290,8 @@ CONFIRM_STEPS, CONFIRM_CG = 2, 50
 # newton-cg): on the bench_fit problems above it (1,010 to 100,000 coefficients, where
 # the estimate was right) it cost 6-49 more passes at the default tol, +25-120%.
 CONFIRM_MAX_SIZE = 1000
+# ... and a target of at least this many times the objective's relative precision.
+CONFIRM_PRECISION = 100
 
 
 def confirm(obj, x, pairs, diagonal, *, tol, target, estimate=float("nan"), verbose=0):
@@ -298,9 +299,9 @@ def confirm(obj, x, pairs, diagonal, *, tol, target, estimate=float("nan"), verb
     says the stopping rule holds: it confirms the rule with Newton's own estimate (CG
     to a residual of ``_EARLY_RTOL``, preconditioned by the inverse Hessian of the
     curvature ``pairs`` over ``diagonal``), or gets there, or returns a lower point
-    with ``converged`` False. ``n_iter`` counts its Newton iterations; where Newton's
-    estimate is nan (its last CG solve cut short), the caller's ``estimate`` is
-    reported."""
+    with ``converged`` False. ``n_iter`` counts its Newton iterations. Where it
+    converged with no estimate of its own (its objective below ``tol``), the caller's
+    ``estimate`` is reported; where it did not, nan stays (nothing trustworthy)."""
     result = newton_cg(
         obj,
         x,
@@ -313,9 +314,18 @@ def confirm(obj, x, pairs, diagonal, *, tol, target, estimate=float("nan"), verb
         max_cg=CONFIRM_CG,
         strict=True,
     )
-    if result.converged and result.message == MAX_ITER_MESSAGE:  # held at the last iterate
+    if result.converged:  # the rule's words, whatever ended Newton's run
         message = RULE_MESSAGE if result.suboptimality <= target else LOSS_MESSAGE
-        result = dataclasses.replace(result, message=message)
-    if np.isnan(result.suboptimality):
-        result = dataclasses.replace(result, suboptimality=float(estimate))
+        estimate = estimate if np.isnan(result.suboptimality) else result.suboptimality
+        result = dataclasses.replace(result, message=message, suboptimality=float(estimate))
     return result
+
+
+def can_confirm(obj, target, size=0):
+    """Whether ``confirm`` can tell: a target within ``CONFIRM_PRECISION`` times the
+    objective's precision leaves CG short of its residual in rounding (float32 at
+    tol=1e-6: 2 x 50 CG passes spent, nothing confirmed), and above
+    ``CONFIRM_MAX_SIZE`` coefficients (``size``) lbfgs's own estimate held."""
+    return (
+        target is not None and target >= CONFIRM_PRECISION * obj.eps and (size <= CONFIRM_MAX_SIZE)
+    )
