@@ -7,18 +7,19 @@ paths run in parallel through joblib. Attributes follow scikit-learn 1.9's
 ``LogisticRegressionCV`` with its (default) legacy attributes.
 """
 
+import inspect
 from numbers import Integral, Real
 
 import numpy as np
 from joblib import effective_n_jobs
 from sklearn import config_context
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
-from sklearn.metrics import get_scorer, get_scorer_names
+from sklearn.metrics import get_scorer, get_scorer_names, make_scorer
 from sklearn.model_selection import check_cv
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.parallel import Parallel, delayed
-from sklearn.utils.validation import column_or_1d, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ._estimator import (
     _SPARSE_FORMATS,
@@ -264,7 +265,9 @@ class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
             )
         folds = list(check_cv(self.cv, y, classifier=True).split(X, y))
         _check_folds(folds, y_idx, classes)
-        scorer = get_scorer("accuracy" if self.scoring is None else self.scoring)
+        scorer = _knowing_classes(
+            get_scorer("accuracy" if self.scoring is None else self.scoring), classes
+        )
 
         parallel = effective_n_jobs(self.n_jobs) > 1
         base = SoftmaxRegressionClassifier(
@@ -362,7 +365,10 @@ class SoftmaxRegressionCV(ClassifierMixin, BaseEstimator):
         score : float
             The scorer's value (greater is better).
         """
-        scorer = get_scorer("accuracy" if self.scoring is None else self.scoring)
+        check_is_fitted(self)
+        scorer = _knowing_classes(
+            get_scorer("accuracy" if self.scoring is None else self.scoring), self.classes_
+        )
         kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
         return scorer(self, X, y, **kwargs)
 
@@ -405,6 +411,25 @@ def _fold_path(base, X, y, sample_weight, weighted, train, test, Cs, l1_ratio, s
             scores.append(scorer(clf, X_test, y_test, **score_kwargs))
             n_iter.append(clf.n_iter_[0])
     return np.stack(coefs), np.asarray(scores, dtype=np.float64), np.asarray(n_iter), clf.solver_
+
+
+def _knowing_classes(scorer, classes):
+    """``scorer`` told every class (``labels=classes``, and the positive class for two)
+    where its metric takes them: a test fold can miss a rare class, and log-loss or
+    Brier then counted fewer classes than the model's probabilities (an error), macro
+    averages fewer terms. LogisticRegressionCV does the same."""
+    metric = getattr(scorer, "_score_func", None)
+    if metric is None or "labels" not in inspect.signature(metric).parameters:
+        return scorer
+    kwargs = {**getattr(scorer, "_kwargs", {}), "labels": classes}
+    if classes.size == 2 and "pos_label" in inspect.signature(metric).parameters:
+        kwargs.setdefault("pos_label", classes[-1])
+    return make_scorer(
+        metric,
+        greater_is_better=scorer._sign > 0,
+        response_method=scorer._response_method,
+        **kwargs,
+    )
 
 
 def _grid_of_Cs(Cs):

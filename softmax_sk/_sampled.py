@@ -74,10 +74,20 @@ def check_rows(data):
         )
 
 
-def init_state(state, layout):
-    """``state`` (an ``_stochastic.SGDState``) with the sampled path's fields added."""
+def init_state(state, layout, weight=None):
+    """``state`` (an ``_stochastic.SGDState``) with the sampled path's fields added.
+
+    A model that already holds ``state.seen`` weight of data (a batch fit, or a full
+    softmax stream) starts AdaGrad, whose first steps are sized for a start from
+    scratch, at ``eta`` times the next call's share ``weight / (seen + weight)`` of
+    the weight: one 200-row chunk (k=18 of 20 classes) took a fitted model's test
+    log-loss from 1.740 to 2.166 at full ``eta``, 1.786 at the share's square root,
+    1.744 at the share (``tests/test_sampled.py``).
+    """
     if state.accumulator is not None:
         return state
+    if weight is not None and state.seen > 0:
+        state = state._replace(eta=state.eta * (weight / (state.seen + weight)))
     return state._replace(
         accumulator=np.zeros((layout.n_dof, layout.k)),
         last_step=np.zeros(layout.k, dtype=np.int64),

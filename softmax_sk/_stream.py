@@ -216,7 +216,7 @@ def partial_fit(est, X, y, classes, sample_weight, *, checks):
         _sampled.check_rows(data)
         w, state = _sampled.sampled_pass(
             _stochastic.rows_of(X), y_idx, weights, layout, w,
-            _sampled.init_state(state, layout)._replace(seen=state.seen + total),
+            _sampled.init_state(state, layout, total)._replace(seen=state.seen + total),
             penalty=penalty, batch_size=batch_size, shuffle=shuffle,
             n_sampled=int(est.n_sampled_classes), sampler=est.sampler,
         )  # fmt: skip

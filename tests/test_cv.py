@@ -262,3 +262,17 @@ def test_warm_started_lbfgs_path_reaches_the_promised_suboptimality():
         best.fit(X, y)
         optimum = objective(best, C)
         assert (objective(warm, C) - optimum) / optimum <= 1e-4, C
+
+
+@pytest.mark.parametrize("scoring", ["neg_log_loss", "neg_brier_score", "f1_macro"])
+def test_a_test_fold_without_a_class_scores_as_logistic_regression_cv(scoring):
+    """A rare class absent from a test fold: log-loss and Brier raised deep inside
+    scikit-learn ("y_true and y_prob contain different number of classes"), and the
+    macro F1 averaged fewer classes than LogisticRegressionCV's (0.098 apart)."""
+    X = np.random.RandomState(0).randn(60, 3)
+    y = np.array([0] * 28 + [1] * 28 + [2] * 4)
+    ours = SoftmaxRegressionCV(Cs=3, cv=5, scoring=scoring, tol=1e-10).fit(X, y)
+    ref = LogisticRegressionCV(Cs=3, cv=5, scoring=scoring, tol=1e-10, max_iter=10_000)
+    ref.fit(X, y)
+    np.testing.assert_allclose(ours.scores_[0], ref.scores_[0], rtol=0, atol=1e-6)
+    assert np.isfinite(ours.score(X[:20], y[:20]))  # two classes only, scored all the same

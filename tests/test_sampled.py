@@ -249,3 +249,20 @@ def test_features_and_classes_without_curvature_leave_finite_coefficients(rng, c
     assert np.isfinite(model.coef_).all() and np.isfinite(model.intercept_).all()
     proba = model.predict_proba(X[:20])
     assert np.isfinite(proba).all() and np.ptp(proba, axis=1).min() > 0  # not uniform
+
+
+def test_a_sampled_chunk_fine_tunes_a_fitted_model_without_wrecking_it():
+    """AdaGrad started at full eta on a fitted model: one 200-row chunk of k=18 took the
+    test log-loss from 1.74 to 2.17 (a cold sampled fit of 25 epochs reaches 1.76). It
+    now starts at eta times the chunk's share of the weight seen."""
+    from sklearn.metrics import log_loss
+
+    rng = np.random.RandomState(0)
+    W = rng.randn(5, 20)
+    X, Xt = rng.randn(2000, 5), rng.randn(2000, 5)
+    y, yt = ((Z @ W + rng.gumbel(size=(2000, 20))).argmax(1) for Z in (X, Xt))
+    model = SoftmaxRegressionClassifier(tol=1e-8).fit(X, y)
+    before = log_loss(yt, model.predict_proba(Xt), labels=model.classes_)
+    model.set_params(n_sampled_classes=18, random_state=0).partial_fit(X[:200], y[:200])
+    after = log_loss(yt, model.predict_proba(Xt), labels=model.classes_)
+    assert after - before < 0.01
