@@ -291,11 +291,10 @@ def quasi_newton(
     ``monitor``'s stopping rule, whose suboptimality estimate (once the gradient
     is small) is the decrement ``pg.H pg / 2`` times ``QN_ESTIMATE_SAFETY``: one
     two-loop product, reused for the step. Where that estimate says the rule holds,
-    ``confirm(x, pairs, diagonal, estimate)`` (optional; ``_newton.confirm``) has the last
-    word:
-    its result is returned where it converged; otherwise the loop goes on from its
-    point, and the next check waits until the iterations have doubled. Returns the
-    ``SolverResult``.
+    ``confirm(x, pairs, diagonal, estimate)`` (optional; ``_newton.confirm``) has the
+    last word: its result is returned where it converged; otherwise the loop goes on
+    from its point, and the next check waits until the iterations have doubled.
+    Returns the ``SolverResult``.
     """
     f_s, g = fun_grad(x)
     F = f_s + l1_value(x)

@@ -119,8 +119,8 @@ def _conjugate_gradient(hessp, g, rtol, max_iter, diagonal, early=None, inverse=
     residual is below ``rtol_early * |g|``, ``stop(d)`` is asked whether the
     current ``d`` is enough; if CG never got there (cut short by ``max_iter``, a
     flat direction, or its own ``rtol`` above ``rtol_early``), it is asked at the
-    end unless ``strict``. Returns
-    ``(d, stopped_early, residual)``, the last being ``|H d + g| / |g|``.
+    end unless ``strict``. Returns ``(d, stopped_early, residual)``, the last
+    being ``|H d + g| / |g|``.
     """
     d = np.zeros_like(g)
     r = -g.copy()
