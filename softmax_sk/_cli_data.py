@@ -116,20 +116,15 @@ def column_kind(series):
     return None
 
 
-def _few_values(series):
-    """Whether a column is not text with a distinct value in most rows: numbers,
-    booleans and pandas categories (the user's choice) are, and text with at most 50
-    distinct values or at most half the rows."""
-    if column_kind(series) != "categorical" or not _is_text(series):
-        return True
+def _many_values(series):
+    """The distinct values of a text column with one in most rows (more than 50, in
+    more than half the rows: dates or identifiers), else None; numbers, booleans and
+    pandas categories (the user's choice) never."""
+    types = need("pandas").api.types
+    if not (types.is_string_dtype(series.dtype) or types.is_object_dtype(series.dtype)):
+        return None
     distinct = series.nunique()
-    return distinct <= 50 or distinct <= 0.5 * len(series)
-
-
-def _is_text(series):
-    pd = need("pandas")
-    dtype = series.dtype
-    return pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype)
+    return distinct if distinct > 50 and distinct > 0.5 * len(series) else None
 
 
 def split_columns(frame, target, drop=()):
@@ -152,9 +147,10 @@ def split_columns(frame, target, drop=()):
                 "feature (only numbers, text, categories and booleans can)",
                 f"convert it, or leave it out with --drop {name}",
             )
-        if not _few_values(frame[name]):
+        distinct = _many_values(frame[name]) if kind == "categorical" else None
+        if distinct is not None:
             raise UserError(
-                f"column {name!r} has {frame[name].nunique()} distinct values in "
+                f"column {name!r} has {distinct} distinct values in "
                 f"{len(frame)} rows (dates or identifiers?): one-hot encoded, each would be a "
                 "feature of its own few rows",
                 f"leave it out with --drop {name}, or convert it to numbers",

@@ -419,10 +419,11 @@ def _knowing_classes(scorer, classes):
     Brier then counted fewer classes than the model's probabilities (an error), macro
     averages fewer terms. LogisticRegressionCV does the same."""
     metric = getattr(scorer, "_score_func", None)
-    if metric is None or "labels" not in inspect.signature(metric).parameters:
+    takes = () if metric is None else inspect.signature(metric).parameters
+    if "labels" not in takes:
         return scorer
     kwargs = {**getattr(scorer, "_kwargs", {}), "labels": classes}
-    if classes.size == 2 and "pos_label" in inspect.signature(metric).parameters:
+    if classes.size == 2 and "pos_label" in takes:
         kwargs.setdefault("pos_label", classes[-1])
     return make_scorer(
         metric,
