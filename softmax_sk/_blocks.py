@@ -194,12 +194,14 @@ def hessp(block, kept, direction, direction_intercept):
     return (_pull_back(block.X, r, direction_intercept),)
 
 
-def hessian_diagonal(block, coef, intercept, reference):
+def hessian_diagonal(block, coef, intercept, reference, mean=None):
     """``(diag,)``: the block's Hessian diagonal, ``(n_dof, k)``, float64.
 
     Weight ``(j, k)``: ``sum_i s_i p_ik (1 - p_ik) x_ij**2``; intercept ``k``:
     ``sum_i s_i p_ik (1 - p_ik)``. Squares are taken in float64 (a float32
-    feature above 1.8e19 squares past float32's range).
+    feature above 1.8e19 squares past float32's range). With ``mean`` (dense
+    rows only), of ``x_ij - mean_j``: the diagonal in coordinates whose
+    intercept sits at the features' mean (``_centring``).
     """
     X = block.X
     h = _logits(block, coef)
@@ -208,28 +210,32 @@ def hessian_diagonal(block, coef, intercept, reference):
     h *= block.weights[:, None]  # s_i p_ik (1 - p_ik)
     h = h.astype(np.float64, copy=False)
     out = np.zeros((X.shape[1] + (intercept is not None), h.shape[1]))
-    out[: X.shape[1]] = _squares_times(X, h)
+    out[: X.shape[1]] = _squares_times(X, h, mean)
     if intercept is not None:
         out[X.shape[1]] = h.sum(axis=0)
     return (out,)
 
 
-def second_moment(block):
-    """``(m,)`` with ``m_j = sum_i s_i x_ij**2`` (float64): the Hessian diagonal at 0,
-    up to the factor ``(K - 1) / K**2``, with no logits."""
-    return (_squares_times(block.X, block.weights.astype(np.float64)[:, None])[:, 0],)
+def second_moment(block, mean=None):
+    """``(m,)`` with ``m_j = sum_i s_i (x_ij - mean_j)**2`` (float64; ``mean`` 0 by
+    default): the Hessian diagonal at 0, up to the factor ``(K - 1) / K**2``, with
+    no logits."""
+    return (_squares_times(block.X, block.weights.astype(np.float64)[:, None], mean)[:, 0],)
 
 
-def _squares_times(X, h):
-    """``(X**2)^T h`` in float64: squares of a few dense rows at a time, or of a sparse
-    block's stored values (sharing its indices), never a copy of X."""
+def _squares_times(X, h, mean=None):
+    """``((X - mean)**2)^T h`` in float64: squares of a few dense rows at a time, or of a
+    sparse block's stored values (sharing its indices; no ``mean``), never a copy of X."""
     if sp.issparse(X):
+        if mean is not None:
+            raise ValueError("a sparse block cannot be centred")
         squared = type(X)((np.square(X.data, dtype=np.float64), X.indices, X.indptr), X.shape)
         return np.asarray(squared.T @ h)
     out = np.zeros((X.shape[1], h.shape[1]))
     step = max(1, SQUARE_BYTES // max(1, 8 * X.shape[1]))
     for a in range(0, X.shape[0], step):
-        out += np.square(X[a : a + step], dtype=np.float64).T @ h[a : a + step]
+        rows = X[a : a + step] if mean is None else np.subtract(X[a : a + step], mean)
+        out += np.square(rows, dtype=np.float64).T @ h[a : a + step]
     return out
 
 

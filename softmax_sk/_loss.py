@@ -52,7 +52,7 @@ class DataTerm(Protocol):
     def loss_gradient(self, w) -> tuple: ...
     def loss_gradient_probabilities(self, w) -> tuple: ...
     def gradient_hessp(self, w) -> tuple: ...
-    def hessian_diagonal(self, w=None) -> np.ndarray: ...
+    def hessian_diagonal(self, w=None, mean=None) -> np.ndarray: ...
     def running(self): ...
 
 
@@ -165,22 +165,24 @@ class SoftmaxLoss:
 
         return f, g.ravel(), hessp
 
-    def hessian_diagonal(self, w=None):
+    def hessian_diagonal(self, w=None, mean=None):
         """Diagonal of the Hessian of ``L`` at ``w`` (flat, float64; ``None``: at 0).
 
         At ``w = 0`` every class has probability ``1/K``, which leaves
         ``(K - 1)/K**2 * sum_i s_i x_ij**2`` (and ``(K - 1)/K**2`` for the
         intercepts): one pass over X without products. Not with an offset: the
-        probabilities at 0 are then the softmax of the offsets.
+        probabilities at 0 are then the softmax of the offsets. With ``mean``
+        (dense X), of the features less ``mean`` (``_centring``).
         """
+        extra = () if mean is None else (mean,)
         if self.has_offset and w is None:
             w = self.layout.zeros()
         if w is not None and (np.any(w) or self.has_offset):
             (d,) = self.engine.reduce(
-                self.block_functions.hessian_diagonal, self.blocks, *self._coefficients(w)
+                self.block_functions.hessian_diagonal, self.blocks, *self._coefficients(w), *extra
             )
             return d.ravel()
-        (moment,) = self.engine.reduce(self.block_functions.second_moment, self.blocks)
+        (moment,) = self.engine.reduce(self.block_functions.second_moment, self.blocks, *extra)
         K, layout = self.layout.n_classes, self.layout
         diagonal = np.ones((layout.n_dof, layout.k))
         diagonal[: layout.n_features] = moment[:, None]

@@ -57,10 +57,13 @@ class Objective:
 
         return f + self.penalty.smooth_value(w), g + self.penalty.smooth_gradient(w), hessp
 
-    def preconditioner(self, w=None):
-        """Diagonal of the smooth objective's Hessian at ``w`` (default 0; one pass; flat)."""
+    def preconditioner(self, w=None, mean=None):
+        """Diagonal of the smooth objective's Hessian at ``w`` (default 0; one pass; flat);
+        with ``mean``, in coordinates that centre the features on it (``_centring``)."""
         self.n_passes += 1
-        diagonal = self.loss.hessian_diagonal(w)
+        diagonal = (
+            self.loss.hessian_diagonal(w) if mean is None else self.loss.hessian_diagonal(w, mean)
+        )
         diagonal[self.penalized] += self.penalty.l2
         # A zero entry (an all-zero feature without L2) has a zero gradient too and
         # never moves; any positive scale keeps the division defined.

@@ -66,6 +66,7 @@ import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
 from ._blocks import Block, gradient_difference, hessp
+from ._centring import Centred, feature_mean
 from ._engine import single_threaded_blas
 from ._loss import SoftmaxLoss, stored_offset
 from ._objective import Objective
@@ -182,6 +183,8 @@ class SGDState(NamedTuple):
     curvature_pool : tuple or None
         A preconditioner being pooled over calls (``_pooled_curvature``): the
         sum of the calls' diagonals times their weights, the weight, the rows.
+    centred : bool
+        Whether ``curvature`` is the diagonal of centred coordinates (``_centring``).
     """
 
     eta: float
@@ -198,6 +201,7 @@ class SGDState(NamedTuple):
     memory: object = None
     memory_weight: float = 0.0
     curvature_pool: object = None
+    centred: bool = False
 
 
 class Anchor(NamedTuple):
@@ -207,9 +211,10 @@ class Anchor(NamedTuple):
     value: float  # the scaled objective, L1 term included
     gradient: np.ndarray  # of the smooth part (data term + L2)
     subgradient: np.ndarray  # the minimum-norm subgradient (the gradient without L1)
-    grad_norm: float  # its max-norm
+    grad_norm: float  # the max-norm of rule
     curvature: np.ndarray  # the smooth part's Hessian diagonal: the preconditioner
     probabilities: np.ndarray  # the rows' weighted probabilities s_i p_i(w), (n, k)
+    rule: np.ndarray = None  # subgradient in the model's coordinates (_centring)
 
 
 def init(eta0, random_state):
@@ -253,15 +258,17 @@ def update(grad, state, w, *, precond, penalty, inverse=None):
 
 
 def anchor(obj, w, floor, curvature=None):
-    """The ``Anchor`` of an ``_objective.Objective`` (a data term and a penalty) at ``w``;
-    its preconditioner is the Hessian diagonal at ``w``, at least ``floor`` (one more
-    pass), or ``curvature`` when given."""
+    """The ``Anchor`` of a ``_centring.Centred`` objective at ``w`` (its coordinates); its
+    preconditioner is the Hessian diagonal at ``w``, at least ``floor`` (one more pass),
+    or ``curvature`` when given. ``rule`` is the subgradient in the model's coordinates,
+    which the stopping rule reads."""
     f, g, probabilities = obj.fun_grad_probabilities(w)
     value = f + obj.l1_value(w)
     pg = obj.min_norm_subgradient(w, g)
+    rule = obj.model_subgradient(w, g, pg)
     if curvature is None:
         curvature = np.maximum(obj.preconditioner(w), floor)
-    return Anchor(w, value, g, pg, max_norm(pg), curvature, probabilities)
+    return Anchor(w, value, g, pg, max_norm(rule), curvature, probabilities, rule)
 
 
 def line_step(obj, floor, start, end, state):
@@ -286,11 +293,12 @@ def line_step(obj, floor, start, end, state):
     return end, state
 
 
-def curvature_floor(loss, data, layout, batch_size):
+def curvature_floor(loss, data, layout, batch_size, mean=None):
     """The Hessian diagonal a calibrated model would have on a minibatch: ``f (1 - f)``
     times the features' mean squares, with ``f`` each class's weighted frequency (its
     target mass, for distributions) but within ``[1 / batch_size, 1 - 1 / batch_size]``
-    (both 1/2 for batches of one row) (flat).
+    (both 1/2 for batches of one row) (flat); with ``mean``, of the features less
+    ``mean`` (``_centring``).
 
     At a calibrated model the mean probability of class ``c`` is ``f_c``; the
     diagonal at ``w = 0`` (``(K - 1) / K**2`` instead) is smaller by about
@@ -303,7 +311,7 @@ def curvature_floor(loss, data, layout, batch_size):
     another's row, not 0.
     """
     K = layout.n_classes
-    at_zero = loss.hessian_diagonal(None).reshape(layout.n_dof, layout.k)  # (K-1)/K**2 * m_j
+    at_zero = loss.hessian_diagonal(None, mean).reshape(layout.n_dof, layout.k)  # (K-1)/K**2 m_j
     f = data.class_mass(K) / np.sum(data.weights)
     low = min(1.0 / batch_size, 0.5)
     f = np.clip(f[1:] if layout.reference else f, low, 1.0 - low)
@@ -339,12 +347,14 @@ class Rows(NamedTuple):
         return np.bincount(self.y, weights=self.weights, minlength=n_classes)
 
 
-def inner_loop(data, layout, start, state, *, penalty, batch_size, shuffle, pairs=()):
+def inner_loop(data, layout, start, state, *, penalty, batch_size, shuffle, pairs=(), mean=None):
     """The SVRG steps of one pass over ``data`` (``Rows``) from ``start`` (an ``Anchor``).
 
     Each minibatch is a block of the data term (its weights normalised to sum 1),
     and its correction ``grad_B(w) - grad_B(v)`` is the block function
-    ``_blocks.gradient_difference``. Returns ``(w, state)``.
+    ``_blocks.gradient_difference``; with ``mean`` (dense X), of the minibatch's
+    rows less ``mean``, in the centred coordinates of ``_centring``. Returns
+    ``(w, state)``.
     """
     rng = np.random.default_rng()
     rng.bit_generator.state = state.rng
@@ -352,12 +362,12 @@ def inner_loop(data, layout, start, state, *, penalty, batch_size, shuffle, pair
     order = rng.permutation(n) if shuffle else np.arange(n)
     state = state._replace(rng=rng.bit_generator.state)
     if n <= batch_size:  # one step: not worth threadpoolctl's cost of limiting BLAS
-        return _steps(data, layout, start, state, order, penalty, batch_size, pairs)
+        return _steps(data, layout, start, state, order, penalty, batch_size, pairs, mean)
     with single_threaded_blas():  # many small products: BLAS threads cost more than they give
-        return _steps(data, layout, start, state, order, penalty, batch_size, pairs)
+        return _steps(data, layout, start, state, order, penalty, batch_size, pairs, mean)
 
 
-def _steps(data, layout, start, state, order, penalty, batch_size, pairs):
+def _steps(data, layout, start, state, order, penalty, batch_size, pairs, mean):
     precond = start.curvature
     inverse = inverse_hessian(pairs, precond) if pairs else None
     w, v = start.w, start.w
@@ -367,6 +377,7 @@ def _steps(data, layout, start, state, order, penalty, batch_size, pairs):
     # Dense minibatches are gathered into one buffer: a fresh array per step costs
     # more in page faults than the copy itself (17 ms against 4 ms for 50,000 x 100).
     buffer = None if sp.issparse(X) else np.empty((min(batch_size, X.shape[0]), X.shape[1]), dtype)
+    mean = None if mean is None else mean.astype(dtype)
     for a in range(0, X.shape[0], batch_size):
         rows = np.sort(order[a : a + batch_size])  # sorted: contiguous reads
         s = np.take(data.weights, rows)  # take: fancy indexing is slower by 2-3x
@@ -376,6 +387,8 @@ def _steps(data, layout, start, state, order, penalty, batch_size, pairs):
         g = start.gradient
         if w is not v:  # at w = v the correction is exactly 0
             rows_X = X[rows] if buffer is None else np.take(X, rows, 0, buffer[: rows.size])
+            if mean is not None:
+                rows_X -= mean
             batch = Block(
                 rows_X, None, (s / total).astype(dtype), None,
                 offset=None if offset is None else offset[rows],
@@ -414,27 +427,35 @@ def one_pass(data, layout, w, state, *, penalty, batch_size, shuffle, n_threads=
     about as dear as the anchor) is kept in the state and taken again on a
     call that doubles the weight seen since it was taken: on calls 1, 2, 4,
     8, ... of equal chunks, pooled over calls until it holds
-    ``PRECONDITIONER_ROWS`` rows (``_pooled_curvature``). Returns
-    ``(w, state, anchor)``, the anchor taken at the incoming ``w``.
+    ``PRECONDITIONER_ROWS`` rows (``_pooled_curvature``). A call of at least
+    that many rows of positive weight takes its steps in coordinates centred on
+    its rows' mean (``_centring``; fewer rows' mean is too near each row); the
+    state's pairs, memory and anchor are kept in the model's. Returns ``(w, state)``.
     """
     data = data._replace(X=rows_of(data.X))
     chunk = float(np.sum(data.weights))
     state = state._replace(seen=state.seen + chunk)
+    rows = np.count_nonzero(data.weights)
+    mean = feature_mean(data.X, data.weights, layout) if rows >= PRECONDITIONER_ROWS else None
     loss = data.loss(layout, n_threads)
-    obj = Objective(loss, penalty)
+    obj = Centred(Objective(loss, penalty), layout, mean)
+    if state.centred != (mean is not None):  # the diagonal and its pool are of the others
+        state = state._replace(
+            curvature=None, curvature_at=0.0, curvature_pool=None, centred=mean is not None
+        )
     fresh = (
         state.curvature is None
         or state.seen >= 2 * state.curvature_at
         or state.curvature_pool is not None
     )
     with loss.running():
-        floor = curvature_floor(loss, data, layout, batch_size) if fresh else None
-        start = anchor(obj, w, floor, None if fresh else state.curvature)
+        floor = curvature_floor(loss, data, layout, batch_size, mean) if fresh else None
+        start = anchor(obj, obj.to_solver(w), floor, None if fresh else state.curvature)
     if fresh:
-        state = _pooled_curvature(state, start.curvature, chunk, np.count_nonzero(data.weights))
+        state = _pooled_curvature(state, start.curvature, chunk, rows)
         start = start._replace(curvature=state.curvature)
-    product, state = _stream_product(data, layout, start, state, batch_size)
-    start, state = _remembered(start, state, product, penalty, chunk)
+    product, state = _stream_product(data, layout, obj.to_model(start.w), start, state, batch_size)
+    start, state = _remembered(start, state, product, obj, penalty, chunk)
     if product is not None and not penalty.has_l1:
         state = _with_pair(state, product, penalty)
     eta = state.eta
@@ -446,9 +467,10 @@ def one_pass(data, layout, w, state, *, penalty, batch_size, shuffle, n_threads=
         penalty=penalty,
         batch_size=batch_size,
         shuffle=shuffle,
-        pairs=() if penalty.has_l1 else state.pairs,  # L1's prox takes the diagonal steps
+        pairs=() if penalty.has_l1 else tuple(map(obj.solver_pair, state.pairs)),  # L1: diagonal
+        mean=mean,
     )
-    return w, state._replace(eta=eta), start
+    return obj.to_model(w), state._replace(eta=eta)
 
 
 def _pooled_curvature(state, curvature, weight, rows):
@@ -479,16 +501,17 @@ def _call_scale(share, n, batch_size):
     return share**SHARE_POWER * min(1.0, CALL_STEPS / -(-n // batch_size))
 
 
-def _stream_product(data, layout, start, state, batch_size):
+def _stream_product(data, layout, here, start, state, batch_size):
     """``((s, H s), state)``: the move ``s`` from the previous call's anchor to this
-    one, and the data term's Hessian at this anchor times ``s``, estimated on
+    one (``here``, ``start``'s point in the model's coordinates, as the pair), and the
+    data term's Hessian at this anchor times ``s``, estimated on
     ``PAIR_BATCHES`` minibatches' worth of this call's rows drawn at random (the
     subsampled products of Byrd, Hansen, Nocedal & Singer 2016): about a tenth of
     a pass over a 50,000-row call. ``(None, state)`` on a stream's first call, on
     a call of fewer than ``PAIR_MIN_ROWS`` rows of positive weight and where the
     product overflows.
     """
-    previous, state = state.anchor_w, state._replace(anchor_w=start.w)
+    previous, state = state.anchor_w, state._replace(anchor_w=here)
     n, dtype = data.X.shape[0], data.X.dtype
     if previous is None or np.count_nonzero(data.weights) < PAIR_MIN_ROWS:
         return None, state
@@ -505,7 +528,7 @@ def _stream_product(data, layout, start, state, batch_size):
     s = (weights / total).astype(dtype)
     inverse = np.divide(1, s, out=np.zeros_like(s), where=s > np.finfo(dtype).tiny)  # as cut_blocks
     sub = Block(data.X[rows] if sp.issparse(data.X) else np.take(data.X, rows, 0), None, s, inverse)
-    sv = start.w - previous
+    sv = here - previous
     kept = np.take(start.probabilities, rows, 0) * dtype.type(float(np.sum(data.weights)) / total)
     (hv,) = hessp(sub, kept, *layout.split(sv, dtype=dtype))
     if not np.all(np.isfinite(hv)):
@@ -513,8 +536,9 @@ def _stream_product(data, layout, start, state, batch_size):
     return (sv, hv.ravel().astype(np.float64)), state
 
 
-def _remembered(start, state, product, penalty, chunk):
-    """``(start, state)`` with the anchor's gradient a running mean of the calls'.
+def _remembered(start, state, product, obj, penalty, chunk):
+    """``(start, state)`` with the anchor's gradient a running mean of the calls'
+    (kept in the model's coordinates; ``obj`` a ``_centring.Centred``).
 
     The state keeps ``memory``, the sum of the calls' data-term gradients at their
     anchors times their weights (older calls discounted by ``MEMORY_DECAY`` per
@@ -530,8 +554,8 @@ def _remembered(start, state, product, penalty, chunk):
     smaller one's squared norm. A chunk of another scale (features times 1e200)
     would otherwise steer the anchors for hundreds of calls.
     """
-    penalty_gradient = penalty.smooth_gradient(start.w)
-    own = (start.gradient - penalty_gradient) * chunk
+    penalty_gradient = penalty.smooth_gradient(start.w)  # of W alone: the same in u
+    own = obj.push(start.gradient - penalty_gradient) * chunk
     fresh = state._replace(memory=own, memory_weight=chunk)
     if product is None or state.memory is None:
         return start, fresh
@@ -545,7 +569,7 @@ def _remembered(start, state, product, penalty, chunk):
     if np.sum((mean - mine) ** 2) > OUTLIER * min(mean @ mean, mine @ mine):
         return start, fresh
     memory = remembered + own
-    start = start._replace(gradient=memory / (weight + chunk) + penalty_gradient)
+    start = start._replace(gradient=obj.pull(memory / (weight + chunk)) + penalty_gradient)
     return start, state._replace(memory=memory, memory_weight=weight + chunk)
 
 
@@ -601,7 +625,8 @@ def fit(
     data = data._replace(X=rows_of(data.X))
     state = state._replace(seen=float(np.sum(data.weights)))
     loss = data.loss(layout, n_threads)
-    obj = Objective(loss, penalty)
+    mean = feature_mean(data.X, data.weights, layout)
+    obj = Centred(Objective(loss, penalty), layout, mean)  # the steps' coordinates
     monitor = Monitor("sgd", tol, 0, target)
     monitor.message = MAX_EPOCHS
     eps = float(np.finfo(data.X.dtype).eps)  # the objective's precision: no undo for rounding
@@ -610,12 +635,12 @@ def fit(
     checks = max_iter > 0 and can_confirm(obj, target)  # needs_estimate too
     next_check = 0
     with loss.running():
-        floor = curvature_floor(loss, data, layout, batch_size)
-        best = anchor(obj, w0, floor)
+        floor = curvature_floor(loss, data, layout, batch_size, mean)
+        best = anchor(obj, obj.to_solver(w0), floor)
         epoch = 0
         while True:
             decrement = _decrement(best, pairs) if monitor.needs_estimate else None
-            holds = monitor.converged(best.subgradient, best.value, decrement)
+            holds = monitor.converged(best.rule, best.value, decrement)
             if holds and not checks:  # the estimate alone (or the gradient alone) decides
                 break
             # The pairs' estimate met is enough to check: Newton settles the gradient too.
@@ -623,11 +648,12 @@ def fit(
                 monitor.needs_estimate and monitor.estimate(best.value, decrement) <= monitor.target
             )
             if near and checks and (epoch >= next_check or epoch >= max_iter):
-                check = confirm(  # its iterations printed from verbose=2
-                    obj,
-                    best.w,
-                    pairs,
-                    best.curvature,
+                check = confirm(  # in the model's coordinates; printed from verbose=2
+                    obj.obj,
+                    obj.to_model(best.w),
+                    (),
+                    obj.model_diagonal(best.curvature),
+                    precondition=obj.model_inverse(_inverse(best, pairs)),
                     tol=tol,
                     target=target,
                     estimate=monitor.suboptimality,
@@ -645,7 +671,8 @@ def fit(
                     break
                 next_check = 2 * epoch + 1  # a miss waits as many epochs again, and one
                 if check.n_iter:  # not there yet, but lower: the epochs go on from there
-                    best = _add_pair(pairs, best, anchor(obj, check.x, floor, best.curvature))
+                    moved = anchor(obj, obj.to_solver(check.x), floor, best.curvature)
+                    best = _add_pair(pairs, best, moved)
             monitor.message = MAX_EPOCHS
             if epoch >= max_iter:
                 break
@@ -660,6 +687,7 @@ def fit(
                 batch_size=batch_size,
                 shuffle=shuffle,
                 pairs=tuple(pairs),
+                mean=mean,
             )
             best = best._replace(probabilities=None)  # n x k: let go before the next anchor
             epoch += 1
@@ -679,13 +707,14 @@ def fit(
             best = _add_pair(pairs, best, end)
             if adaptive:
                 state = state._replace(eta=state.eta * GROW)
-            if stop_early is not None and stop_early(best.w):
+            if stop_early is not None and stop_early(obj.to_model(best.w)):
                 monitor.message = STOPPED_EARLY
                 break
-    if confirmed is not None:
+    if confirmed is not None:  # (in the model's coordinates)
         message = confirmed.message if confirmed.converged else MAX_EPOCHS
         return dataclasses.replace(confirmed, n_iter=epoch, message=message), state
-    result = monitor.result(best.w, epoch, best.subgradient, best.value, _decrement(best, pairs))
+    decrement = _decrement(best, pairs)
+    result = monitor.result(obj.to_model(best.w), epoch, best.rule, best.value, decrement)
     return result, state
 
 
@@ -699,10 +728,16 @@ def _add_pair(pairs, start, end):
     return end
 
 
+def _inverse(anchor, pairs):
+    """``v -> H v``, ``H`` the inverse Hessian estimate of the epochs' pairs over the
+    anchor's preconditioner (its diagonal alone without pairs)."""
+    if pairs:
+        return lambda v: two_loop(v, pairs, anchor.curvature)
+    return lambda v: v / anchor.curvature
+
+
 def _decrement(anchor, pairs):
-    """The quasi-Newton decrement ``pg.H pg / 2`` at an anchor, with ``H`` the inverse
-    Hessian estimate of the epochs' pairs over the preconditioner, times
+    """The quasi-Newton decrement ``pg.H pg / 2`` at an anchor (``_inverse``), times
     ``QN_ESTIMATE_SAFETY`` as the batch solvers take it."""
     pg = anchor.subgradient
-    step = two_loop(pg, pairs, anchor.curvature) if pairs else pg / anchor.curvature
-    return QN_ESTIMATE_SAFETY * 0.5 * float(pg @ step)
+    return QN_ESTIMATE_SAFETY * 0.5 * float(pg @ _inverse(anchor, pairs)(pg))

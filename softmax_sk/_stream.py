@@ -221,7 +221,7 @@ def partial_fit(est, X, y, classes, sample_weight, *, checks):
             n_sampled=int(est.n_sampled_classes), sampler=est.sampler,
         )  # fmt: skip
         return all_classes, layout.unpack(w, X.dtype), state
-    w, state, _ = _stochastic.one_pass(
+    w, state = _stochastic.one_pass(
         data, layout, w, state, penalty=penalty, batch_size=batch_size,
         shuffle=shuffle, n_threads=threads(est, X, layout),
     )  # fmt: skip

@@ -294,14 +294,19 @@ CONFIRM_MAX_SIZE = 1000
 CONFIRM_PRECISION = 100
 
 
-def confirm(obj, x, pairs, diagonal, *, tol, target, estimate=float("nan"), verbose=0):
+def confirm(
+    obj, x, pairs, diagonal, *, tol, target, estimate=float("nan"), verbose=0, precondition=None
+):
     """A short, strict Newton-CG run from ``x``, where a quasi-Newton solver's estimate
     says the stopping rule holds: it confirms the rule with Newton's own estimate (CG
     to a residual of ``_EARLY_RTOL``, preconditioned by the inverse Hessian of the
-    curvature ``pairs`` over ``diagonal``), or gets there, or returns a lower point
-    with ``converged`` False. ``n_iter`` counts its Newton iterations. Where it
-    converged with no estimate of its own (its objective below ``tol``), the caller's
-    ``estimate`` is reported; where it did not, nan stays (nothing trustworthy)."""
+    curvature ``pairs`` over ``diagonal``, or by ``precondition``, a function, where
+    given), or gets there, or returns a lower point with ``converged`` False.
+    ``n_iter`` counts its Newton iterations. Where it converged with no estimate of
+    its own (its objective below ``tol``), the caller's ``estimate`` is reported;
+    where it did not, nan stays (nothing trustworthy)."""
+    if precondition is None and pairs:
+        precondition = inverse_hessian(list(pairs), diagonal)
     result = newton_cg(
         obj,
         x,
@@ -310,7 +315,7 @@ def confirm(obj, x, pairs, diagonal, *, tol, target, estimate=float("nan"), verb
         target=target,
         verbose=verbose,
         diagonal=diagonal,
-        precondition=inverse_hessian(list(pairs), diagonal) if pairs else None,
+        precondition=precondition,
         max_cg=CONFIRM_CG,
         strict=True,
     )
