@@ -822,7 +822,7 @@ class SoftmaxRegressionClassifier(
             f"{self.coef_.shape[1]} features and this one has {classes.size} and "
             f"{layout.n_features} (or other class labels): starting from zero.",
             UserWarning,
-            stacklevel=5,
+            stacklevel=7,
         )
         return layout.zeros()
 
@@ -848,7 +848,7 @@ class SoftmaxRegressionClassifier(
             f"max-norm of the gradient is {result.grad_norm:.3g} (tol {self.tol:g}). "
             "To converge: " + "; ".join(advice + data_advice) + ".",
             ConvergenceWarning,
-            stacklevel=5,
+            stacklevel=7,
         )
 
     def _data_advice(self, X, y_idx, layout, coef, intercept):

@@ -430,7 +430,9 @@ def one_pass(data, layout, w, state, *, penalty, batch_size, shuffle, n_threads=
     ``PRECONDITIONER_ROWS`` rows (``_pooled_curvature``). A call of at least
     that many rows of positive weight takes its steps in coordinates centred on
     its rows' mean (``_centring``; fewer rows' mean is too near each row); the
-    state's pairs, memory and anchor are kept in the model's. Returns ``(w, state)``.
+    state's pairs, memory and anchor are kept in the model's. Returns ``(w, state,
+    value)``, ``value`` the chunk's objective at the incoming ``w``: its weighted mean
+    cross-entropy plus the penalty's share (``log K`` at 0).
     """
     data = data._replace(X=rows_of(data.X))
     chunk = float(np.sum(data.weights))
@@ -454,6 +456,7 @@ def one_pass(data, layout, w, state, *, penalty, batch_size, shuffle, n_threads=
     if fresh:
         state = _pooled_curvature(state, start.curvature, chunk, rows)
         start = start._replace(curvature=state.curvature)
+    value = start.value  # before _remembered's gradient changes the anchor
     product, state = _stream_product(data, layout, obj.to_model(start.w), start, state, batch_size)
     start, state = _remembered(start, state, product, obj, penalty, chunk)
     if product is not None and not penalty.has_l1:
@@ -470,7 +473,7 @@ def one_pass(data, layout, w, state, *, penalty, batch_size, shuffle, n_threads=
         pairs=() if penalty.has_l1 else tuple(map(obj.solver_pair, state.pairs)),  # L1: diagonal
         mean=mean,
     )
-    return obj.to_model(w), state._replace(eta=eta)
+    return obj.to_model(w), state._replace(eta=eta), value
 
 
 def _pooled_curvature(state, curvature, weight, rows):

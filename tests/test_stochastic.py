@@ -496,7 +496,7 @@ def test_a_stream_recovers_from_a_chunk_of_another_scale():
     )
     model = SoftmaxRegressionClassifier(random_state=0)
     model.partial_fit(X[:300], y[:300], classes=[0, 1, 2])
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), pytest.warns(ConvergenceWarning, match="another scale"):
         model.partial_fit(X[300:600] * 1e200, y[300:600])
     for _ in range(3):
         for a in range(0, 1200, 300):
@@ -682,3 +682,27 @@ def test_sgd_stopping_rule_reads_the_models_gradient():
             np.abs(gradient).max(), rel=1e-6
         )
         assert np.abs(gradient).max() <= tol
+
+
+def test_a_diverging_stream_says_so():
+    """``eta0=10`` on a stream of 300-row calls: the coefficients reach 1e9 and the
+    log-loss 529 by the third epoch, silently before; now the calls warn from the
+    second on (its mean log-loss at the incoming model is 6.9 times log(K)). The same
+    stream at the default ``eta0`` does not warn, nor one whose penalty was raised by
+    ``set_params`` (its objective's penalty share is large, its log-loss is not)."""
+    X, y = make_classification(3000, 10, n_informative=6, n_classes=3, random_state=0)
+    chunks = np.array_split(np.arange(len(y)), 10)
+    model = SoftmaxRegressionClassifier(eta0=10.0, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="its step is 10, taken from eta0") as record:
+        for chunk in chunks[:2]:
+            model.partial_fit(X[chunk], y[chunk], classes=[0, 1, 2])
+    assert record[0].filename == __file__  # the caller's line, not softmax-sk's
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = SoftmaxRegressionClassifier(random_state=0)
+        for _ in range(3):
+            for chunk in chunks:
+                model.partial_fit(X[chunk], y[chunk], classes=[0, 1, 2])
+        model = SoftmaxRegressionClassifier(C=1e3).fit(X, y).set_params(C=1e-5)
+        for chunk in chunks:
+            model.partial_fit(X[chunk], y[chunk])
