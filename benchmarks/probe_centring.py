@@ -1,4 +1,4 @@
-"""Probe: ``solver="sgd"`` and ``partial_fit`` with and without centred steps (prints a table).
+"""Probe: the solvers with and without centred steps (prints two tables).
 
     python benchmarks/probe_centring.py
 
@@ -7,9 +7,10 @@ Features as they come (breast cancer, digits 0-16, wine, iris) and ``make_classi
 ``C=1``: the relative objective gap ``(F - F*) / F*`` of ``fit(solver="sgd")`` after 20
 and 50 epochs (``F*`` from ``newton-cg`` at ``tol=1e-10``), and of 2 epochs of
 ``partial_fit`` over 4 shuffled chunks (its gap to ``F*`` of twice ``C``: a stream reads
-``C`` per weight seen, so the second pass aims there). "plain" replaces
-``_centring.feature_mean`` by one that never centres: the steps of 0.5.1. Figures quoted in
-``benchmarks/results/notes.md``.
+``C`` per weight seen, so the second pass aims there). The second table: iterations and
+data passes of ``lbfgs`` and ``newton-cg`` at the default ``tol`` (at most 3,000
+iterations). "plain" replaces ``feature_mean`` by one that never centres: the steps of
+0.5.1. Figures quoted in ``benchmarks/results/notes.md``.
 """
 
 import contextlib
@@ -24,7 +25,7 @@ from sklearn.datasets import (
     make_classification,
 )
 
-from softmax_sk import SoftmaxRegressionClassifier, _stochastic
+from softmax_sk import SoftmaxRegressionClassifier, _estimator, _stochastic
 
 
 def _problems():
@@ -52,12 +53,15 @@ def _optimum(X, y, C):
 
 @contextlib.contextmanager
 def _plain():
-    centring = _stochastic.feature_mean
-    _stochastic.feature_mean = lambda *args: None
+    modules = (_stochastic, _estimator)
+    saved = [module.feature_mean for module in modules]
+    for module in modules:
+        module.feature_mean = lambda *args: None
     try:
         yield
     finally:
-        _stochastic.feature_mean = centring
+        for module, centring in zip(modules, saved, strict=True):
+            module.feature_mean = centring
 
 
 def _gaps(X, y, optima):
@@ -75,20 +79,41 @@ def _gaps(X, y, optima):
     return out
 
 
+def _batch(X, y):
+    cells = []
+    for solver in ("lbfgs", "newton-cg"):
+        model = SoftmaxRegressionClassifier(solver=solver, max_iter=3000).fit(X, y)
+        done = "" if model.convergence_["converged"] else " (not converged)"
+        cells.append(f"{model.n_iter_[0]} / {model._n_passes}{done}")
+    return cells
+
+
+def _shape(X, y):
+    return f"{X.shape[0]} x {X.shape[1]}, {np.unique(y).size}"
+
+
 def main():
     warnings.simplefilter("ignore")  # the unconverged fits warn, as they should
+    problems = list(_problems())
     print("| problem | n x d, K | max mean/sd | steps | fit E=20 | fit E=50 | stream 2 x 4 |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    for name, X, y in _problems():
+    for name, X, y in problems:
         sd = X.std(axis=0)
         ratio = np.max(np.abs(X.mean(axis=0))[sd > 0] / sd[sd > 0])
         optima = {C: _optimum(X, y, C) for C in (1.0, 2.0)}
         for label, context in (("plain", _plain), ("centred", contextlib.nullcontext)):
             with context():
                 gaps = _gaps(X, y, optima)
-            shape = f"{X.shape[0]} x {X.shape[1]}, {np.unique(y).size}"
             cells = " | ".join(f"{g:.1e}" for g in gaps)
-            print(f"| {name} | {shape} | {ratio:.1f} | {label} | {cells} |", flush=True)
+            print(f"| {name} | {_shape(X, y)} | {ratio:.1f} | {label} | {cells} |", flush=True)
+    print()
+    print("| problem | n x d, K | steps | lbfgs iterations / passes | newton-cg |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, X, y in problems:
+        for label, context in (("plain", _plain), ("centred", contextlib.nullcontext)):
+            with context():
+                cells = " | ".join(_batch(X, y))
+            print(f"| {name} | {_shape(X, y)} | {label} | {cells} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -165,6 +165,18 @@ class SoftmaxLoss:
 
         return f, g.ravel(), hessp
 
+    def feature_mean(self):
+        """The rows' weighted mean (flat float64; NaN for sparse rows): a first estimate,
+        then the mean of the differences from it added (``_blocks.feature_sum``, one more
+        pass), so that a column constant over the weighted rows gets its value exactly,
+        whatever the blocks (threads, Dask chunks, a device's) and zero-weight rows."""
+        total, weight = self.engine.reduce(self.block_functions.feature_sum, self.blocks)
+        first = np.asarray(total, dtype=np.float64).ravel() / float(weight)
+        if not np.all(np.isfinite(first)):
+            return first
+        total, weight = self.engine.reduce(self.block_functions.feature_sum, self.blocks, first)
+        return first + np.asarray(total, dtype=np.float64).ravel() / float(weight)
+
     def hessian_diagonal(self, w=None, mean=None):
         """Diagonal of the Hessian of ``L`` at ``w`` (flat, float64; ``None``: at 0).
 

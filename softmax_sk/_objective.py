@@ -73,6 +73,10 @@ class Objective:
     def l1_value(self, w):
         return self.penalty.l1_value(w)
 
+    def gradient_norm(self, pg):
+        """The max-norm of a (minimum-norm sub)gradient: what ``tol`` bounds."""
+        return float(np.max(np.abs(pg), initial=0.0))
+
     def prox(self, w, step):
         return self.penalty.prox(w, step)
 

@@ -347,14 +347,15 @@ class Rows(NamedTuple):
         return np.bincount(self.y, weights=self.weights, minlength=n_classes)
 
 
-def inner_loop(data, layout, start, state, *, penalty, batch_size, shuffle, pairs=(), mean=None):
-    """The SVRG steps of one pass over ``data`` (``Rows``) from ``start`` (an ``Anchor``).
+def inner_loop(data, layout, start, state, *, penalty, batch_size, shuffle, pairs, coords):
+    """The SVRG steps of one pass over ``data`` (``Rows``) from ``start`` (an ``Anchor``),
+    in the coordinates of ``coords`` (a ``_centring.Centred``).
 
     Each minibatch is a block of the data term (its weights normalised to sum 1),
     and its correction ``grad_B(w) - grad_B(v)`` is the block function
-    ``_blocks.gradient_difference``; with ``mean`` (dense X), of the minibatch's
-    rows less ``mean``, in the centred coordinates of ``_centring``. Returns
-    ``(w, state)``.
+    ``_blocks.gradient_difference`` at the model's coefficients, brought to the
+    steps' coordinates (``pull``: a product of the coefficients' size, where centring
+    the rows would cost one of the minibatch's). Returns ``(w, state)``.
     """
     rng = np.random.default_rng()
     rng.bit_generator.state = state.rng
@@ -362,12 +363,12 @@ def inner_loop(data, layout, start, state, *, penalty, batch_size, shuffle, pair
     order = rng.permutation(n) if shuffle else np.arange(n)
     state = state._replace(rng=rng.bit_generator.state)
     if n <= batch_size:  # one step: not worth threadpoolctl's cost of limiting BLAS
-        return _steps(data, layout, start, state, order, penalty, batch_size, pairs, mean)
+        return _steps(data, layout, start, state, order, penalty, batch_size, pairs, coords)
     with single_threaded_blas():  # many small products: BLAS threads cost more than they give
-        return _steps(data, layout, start, state, order, penalty, batch_size, pairs, mean)
+        return _steps(data, layout, start, state, order, penalty, batch_size, pairs, coords)
 
 
-def _steps(data, layout, start, state, order, penalty, batch_size, pairs, mean):
+def _steps(data, layout, start, state, order, penalty, batch_size, pairs, coords):
     precond = start.curvature
     inverse = inverse_hessian(pairs, precond) if pairs else None
     w, v = start.w, start.w
@@ -377,7 +378,6 @@ def _steps(data, layout, start, state, order, penalty, batch_size, pairs, mean):
     # Dense minibatches are gathered into one buffer: a fresh array per step costs
     # more in page faults than the copy itself (17 ms against 4 ms for 50,000 x 100).
     buffer = None if sp.issparse(X) else np.empty((min(batch_size, X.shape[0]), X.shape[1]), dtype)
-    mean = None if mean is None else mean.astype(dtype)
     for a in range(0, X.shape[0], batch_size):
         rows = np.sort(order[a : a + batch_size])  # sorted: contiguous reads
         s = np.take(data.weights, rows)  # take: fancy indexing is slower by 2-3x
@@ -387,8 +387,6 @@ def _steps(data, layout, start, state, order, penalty, batch_size, pairs, mean):
         g = start.gradient
         if w is not v:  # at w = v the correction is exactly 0
             rows_X = X[rows] if buffer is None else np.take(X, rows, 0, buffer[: rows.size])
-            if mean is not None:
-                rows_X -= mean
             batch = Block(
                 rows_X, None, (s / total).astype(dtype), None,
                 offset=None if offset is None else offset[rows],
@@ -396,9 +394,9 @@ def _steps(data, layout, start, state, order, penalty, batch_size, pairs, mean):
             kept_v = np.take(start.probabilities, rows, 0)
             kept_v *= dtype.type(whole / total)
             (diff,) = gradient_difference(
-                batch, *layout.split(w, dtype=dtype), kept_v, layout.reference
+                batch, *layout.split(coords.to_model(w), dtype=dtype), kept_v, layout.reference
             )
-            g = g + diff.ravel()
+            g = g + coords.pull(diff.ravel())
             g += penalty.smooth_gradient(w - v)
         w, state = update(g, state, w, precond=precond, penalty=penalty, inverse=inverse)
     return w, state
@@ -438,8 +436,9 @@ def one_pass(data, layout, w, state, *, penalty, batch_size, shuffle, n_threads=
     chunk = float(np.sum(data.weights))
     state = state._replace(seen=state.seen + chunk)
     rows = np.count_nonzero(data.weights)
-    mean = feature_mean(data.X, data.weights, layout) if rows >= PRECONDITIONER_ROWS else None
     loss = data.loss(layout, n_threads)
+    dense = not sp.issparse(data.X) and rows >= PRECONDITIONER_ROWS
+    mean = feature_mean(loss, dense)
     obj = Centred(Objective(loss, penalty), layout, mean)
     if state.centred != (mean is not None):  # the diagonal and its pool are of the others
         state = state._replace(
@@ -471,7 +470,7 @@ def one_pass(data, layout, w, state, *, penalty, batch_size, shuffle, n_threads=
         batch_size=batch_size,
         shuffle=shuffle,
         pairs=() if penalty.has_l1 else tuple(map(obj.solver_pair, state.pairs)),  # L1: diagonal
-        mean=mean,
+        coords=obj,
     )
     return obj.to_model(w), state._replace(eta=eta), value
 
@@ -628,7 +627,7 @@ def fit(
     data = data._replace(X=rows_of(data.X))
     state = state._replace(seen=float(np.sum(data.weights)))
     loss = data.loss(layout, n_threads)
-    mean = feature_mean(data.X, data.weights, layout)
+    mean = feature_mean(loss, not sp.issparse(data.X))
     obj = Centred(Objective(loss, penalty), layout, mean)  # the steps' coordinates
     monitor = Monitor("sgd", tol, 0, target)
     monitor.message = MAX_EPOCHS
@@ -690,7 +689,7 @@ def fit(
                 batch_size=batch_size,
                 shuffle=shuffle,
                 pairs=tuple(pairs),
-                mean=mean,
+                coords=obj,
             )
             best = best._replace(probabilities=None)  # n x k: let go before the next anchor
             epoch += 1

@@ -105,18 +105,34 @@ def hessp(block, kept, direction, direction_intercept):
     return (_pull_back(block.X, (r - t) * kept, direction_intercept is not None),)
 
 
-def hessian_diagonal(block, coef, intercept, reference):
-    """``(diag,)``: the block's Hessian diagonal ``(n_dof, k)``, squares in the wide dtype."""
+def _wide_rows(block, mean, xp):
+    """The block's rows in the wide dtype, less ``mean`` where given (``_centring``)."""
+    X = xp.astype(block.X, _wide(xp, block.X))
+    return X if mean is None else X - xp.astype(mean, X.dtype)
+
+
+def hessian_diagonal(block, coef, intercept, reference, mean=None):
+    """``(diag,)``: the block's Hessian diagonal ``(n_dof, k)``, squares in the wide dtype
+    (of the rows less ``mean``, where given)."""
     xp = array_namespace(block.X)
     p, _ = softmax_rows(_logits(block, coef, intercept), reference, xp)
     wide = _wide(xp, p)
     h = xp.astype(p * (1 - p) * block.weights[:, None], wide)  # s_i p_ik (1 - p_ik)
-    X = xp.astype(block.X, wide)
+    X = _wide_rows(block, mean, xp)
     return (_pull_back(X * X, h, intercept is not None),)
 
 
-def second_moment(block):
-    """``(m,)`` with ``m_j = sum_i s_i x_ij**2`` (wide dtype)."""
+def second_moment(block, mean=None):
+    """``(m,)`` with ``m_j = sum_i s_i (x_ij - mean_j)**2`` (wide dtype; ``mean`` 0 by default)."""
     xp = array_namespace(block.X)
-    X = xp.astype(block.X, _wide(xp, block.X))
+    X = _wide_rows(block, mean, xp)
     return (xp.sum(X * X * xp.astype(block.weights, X.dtype)[:, None], axis=0),)
+
+
+def feature_sum(block, origin=None):
+    """``(sum_i s_i (x_i - origin), sum_i s_i)`` in the wide dtype, ``origin`` 0 by
+    default (``_blocks.feature_sum``)."""
+    xp = array_namespace(block.X)
+    X = _wide_rows(block, origin, xp)
+    s = xp.astype(block.weights, X.dtype)
+    return xp.sum(X * s[:, None], axis=0), xp.sum(s)

@@ -115,6 +115,20 @@ def test_fit_equals_in_memory(client, sparse, solver, C, l1_ratio, class_weight)
     assert est.optimizer_state_.seen == pytest.approx(ref.optimizer_state_.seen, rel=1e-12)
 
 
+def test_sparse_chunks_behind_a_dense_meta_fit_as_in_memory(client):
+    """Sparse chunks whose dask array claims dense ones (``da.from_delayed`` and
+    ``map_blocks`` default to a NumPy meta): the fit cannot centre them (the workers'
+    mean is NaN) and fits as the in-memory sparse one; it stopped with "a sparse block
+    cannot be centred" when the meta decided."""
+    X, y, w = make_data()
+    dX = da.from_array(X, chunks=(ROW_CHUNKS, -1)).map_blocks(sp.csr_matrix, meta=np.empty((0, 0)))
+    params = dict(solver="lbfgs", tol=1e-5)
+    ref = SoftmaxRegressionClassifier(**params).fit(sp.csr_matrix(X), y, w)
+    est = SoftmaxRegressionClassifier(**params).fit(dX, *to_dask(X, y, w, False)[1:])
+    f_ref, f = objective(ref, X, y, w), objective(est, X, y, w)
+    assert abs(f - f_ref) <= 1e-10 * abs(f_ref)
+
+
 @pytest.mark.parametrize("sparse", [False, True])
 def test_data_term_equals_in_memory(client, sparse):
     """Loss, gradient, Hessian-vector products (the kept probabilities on the workers)

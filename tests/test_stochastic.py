@@ -546,9 +546,10 @@ def test_centred_coordinates_are_those_of_the_centred_features(rng):
     sw = rng.uniform(0.5, 2.0, size=len(y))
     layout = Layout(X.shape[1], 4, True)
     penalty = ElasticNet.from_C(0.7, 0.3, sw, layout.penalized())
-    mean = feature_mean(X, sw, layout)
+    loss = _stochastic_rows(X, y, sw).loss(layout)
+    mean = feature_mean(loss, True)
     np.testing.assert_allclose(mean, np.average(X, axis=0, weights=sw))
-    centred = Centred(Objective(_stochastic_rows(X, y, sw).loss(layout), penalty), layout, mean)
+    centred = Centred(Objective(loss, penalty), layout, mean)
     by_hand = Objective(_stochastic_rows(X - mean, y, sw).loss(layout), penalty)
     u, v = rng.normal(scale=0.1, size=(2, layout.size))
     f, g, hessp = centred.fun_grad_hessp(u)
@@ -644,26 +645,28 @@ def test_a_constant_feature_stays_put_without_a_penalty(dtype):
     np.testing.assert_allclose(model.predict_proba(other), model.predict_proba(X), atol=1e-5)
 
 
-def test_feature_mean_is_summed_in_float64_and_declines_what_it_cannot_centre():
+def test_feature_mean_is_exact_enough_and_declines_what_it_cannot_centre():
     """A million float32 rows of 1e4 + 0.01 N(0, 1): a float32 sum was off by 12.6, a
-    thousand times the spread; in blocks of float64 it is off by rounding only. Sparse
-    X, no intercept, and features beyond the square root of the dtype's largest value
-    (``m W`` could overflow) are not centred."""
-    import scipy.sparse as sp
-
+    thousand times the spread; summed as differences from each block's first row it is
+    off by rounding only. Sparse X, no intercept, and a sum that overflows (``m W`` could
+    too) are not centred."""
     from softmax_sk._centring import feature_mean
     from softmax_sk._layout import Layout
+    from softmax_sk._loss import SoftmaxLoss
 
     rng = np.random.default_rng(0)
     X = (1e4 + 0.01 * rng.standard_normal((1_000_000, 2))).astype(np.float32)
     weights = rng.uniform(0.5, 2.0, size=len(X))
+    y = np.arange(len(X)) % 3
     layout = Layout(2, 3, True)
     expected = np.average(X.astype(np.float64), axis=0, weights=weights)
-    np.testing.assert_allclose(feature_mean(X, weights, layout), expected, rtol=0, atol=1e-7)
-    assert feature_mean(sp.csr_matrix(X[:10]), weights[:10], layout) is None
-    assert feature_mean(X, weights, Layout(2, 3, False)) is None
+    loss = SoftmaxLoss(X, y, weights, layout, n_threads=2)
+    np.testing.assert_allclose(feature_mean(loss, True), expected, rtol=0, atol=1e-7)
+    assert feature_mean(loss, False) is None  # sparse rows
+    assert feature_mean(SoftmaxLoss(X, y, weights, Layout(2, 3, False)), True) is None
     huge = np.array([[1.5e308, 0.0], [-1.5e308, 1.0]])
-    assert feature_mean(huge, np.ones(2), layout) is None
+    with np.errstate(over="ignore"):
+        assert feature_mean(SoftmaxLoss(huge, y[:2], np.ones(2), layout), True) is None
 
 
 def test_sgd_stopping_rule_reads_the_models_gradient():

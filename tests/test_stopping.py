@@ -79,8 +79,11 @@ def test_default_fit_is_within_1e_4_of_the_optimum(kind, dtype):
     subopt = (_objective(clf, X.astype(np.float64), y, C) - f_star) / f_star
     assert subopt <= 1e-4
     assert clf.convergence_["converged"]
-    # The estimate the rule used bounds the true suboptimality (it is meant to).
-    assert clf.convergence_["suboptimality_estimate"] >= 0.5 * subopt
+    # The estimate the rule used bounds the true suboptimality (it is meant to), where
+    # X's dtype can tell: below its precision the fit's own objective values cannot see a
+    # difference (float32 unscaled, centred steps: 7.7e-10 true against 1.6e-12 estimated).
+    if subopt > 10 * np.finfo(dtype).eps:
+        assert clf.convergence_["suboptimality_estimate"] >= 0.5 * subopt
 
 
 @pytest.mark.parametrize(

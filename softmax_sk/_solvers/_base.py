@@ -48,6 +48,7 @@ class Objective(Protocol):
     def l1_value(self, w) -> float: ...
     def min_norm_subgradient(self, w, grad_smooth) -> np.ndarray: ...
     def prox(self, w, step) -> np.ndarray: ...
+    def gradient_norm(self, pg) -> float: ...  # the norm the stopping rule reads
 
 
 @dataclass
@@ -134,8 +135,9 @@ class Monitor:
     alone decides, and the ratio is reported with ``tol`` in place of ``F``.
     """
 
-    def __init__(self, name, tol, verbose, target=None, on_iteration=None):
+    def __init__(self, name, tol, verbose, target=None, on_iteration=None, measure=None):
         self.name, self.tol, self.verbose, self.target = name, tol, verbose, target
+        self.measure = max_norm if measure is None else measure  # of the rule's gradient
         if on_iteration is None and verbose > 0:
             from .._progress import ProgressLog
 
@@ -147,7 +149,7 @@ class Monitor:
 
     def gradient_small(self, pg):
         """Whether the gradient part of the stopping rule holds for ``pg``."""
-        return max_norm(pg) <= self.tol
+        return self.measure(pg) <= self.tol
 
     @property
     def needs_estimate(self):
@@ -181,7 +183,7 @@ class Monitor:
     def record(self, it, x, F, pg, step):
         """Report iteration ``it`` (now at ``x``); True when the solver should stop
         (stalled, or ``on_iteration`` asked to)."""
-        grad_norm = max_norm(pg)
+        grad_norm = self.measure(pg)
         if self.on_iteration is not None and self.on_iteration(it, x, F, grad_norm, step):
             self.message = STOPPED_MESSAGE
             return True
@@ -192,7 +194,7 @@ class Monitor:
 
     def result(self, x, n_iter, pg, F=None, decrement=None):
         """The run's result; ``decrement`` at ``x`` (if given) updates the estimate."""
-        grad_norm = max_norm(pg)
+        grad_norm = self.measure(pg)
         if decrement is not None:
             self.estimate(F, decrement)
         converged = grad_norm <= self.tol and (

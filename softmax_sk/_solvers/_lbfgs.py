@@ -57,7 +57,14 @@ def lbfgs(obj, x0, *, tol, max_iter, verbose=0, refresh_every=None, target=None,
         )
 
     return quasi_newton(
-        Monitor("owlqn" if obj.has_l1 else "lbfgs", tol, verbose, target, on_iteration),
+        Monitor(
+            "owlqn" if obj.has_l1 else "lbfgs",
+            tol,
+            verbose,
+            target,
+            on_iteration,
+            obj.gradient_norm,
+        ),  # fmt: skip
         np.array(x0, dtype=np.float64),
         direction,
         obj.fun_grad,

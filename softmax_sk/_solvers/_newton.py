@@ -52,6 +52,7 @@ NEEDS = frozenset(
         "penalized",
         "l1_value",
         "min_norm_subgradient",
+        "gradient_norm",
     }
 )
 # mu = _DAMPING * |g|_D without an L2 term (benchmarks/results/notes.md).
@@ -184,7 +185,7 @@ def newton_cg(
     ``strict``: only a decrement from a CG solve to ``_EARLY_RTOL`` stops the run or
     makes the final estimate (a CG iterate's is a lower bound of ``g^T H^-1 g / 2``;
     after the default ``max_cg`` it was close enough)."""
-    monitor = Monitor("newton-cg", tol, verbose, target, on_iteration)
+    monitor = Monitor("newton-cg", tol, verbose, target, on_iteration, obj.gradient_norm)
     l1_mask = obj.penalized if obj.has_l1 else None
     x = np.array(x0, dtype=np.float64)
 
