@@ -8,7 +8,7 @@ the intercept and the weights, which on features whose mean is large against
 their spread (raw counts, areas, pixel values) is what leaves a stochastic or
 diagonally preconditioned method crawling along one narrow valley: ``fit(solver="sgd")``
 on raw breast cancer data was 0.22 above the optimum after 20 epochs, 0.033 centred, and
-``lbfgs`` took 825 iterations, 301 centred (``benchmarks/results/notes.md``). The
+``lbfgs`` took 825 iterations, 262 centred (``benchmarks/results/notes.md``). The
 stochastic solver and the smooth batch solvers (``_estimator._objective``) step in ``u``.
 
 ``w = T u`` (the model's coordinates) is ``W``, ``b = u_b - m W``; gradients and
