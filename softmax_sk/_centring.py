@@ -67,22 +67,23 @@ class Centred:
         """``u = T^-1 w``: the intercept plus ``m W``."""
         return self._moved(w, 1.0)
 
+    def _spread(self, v, factor):
+        """``v`` with ``factor`` times the outer product of ``m`` and its intercept row
+        added to its weights' rows."""
+        if self.mean is None:
+            return v
+        v = np.array(v, dtype=np.float64).reshape(self.layout.n_dof, self.layout.k)
+        v[: self.layout.n_features] += np.outer(factor, v[self.layout.n_features])
+        return v.ravel()
+
     def pull(self, g):
         """``T^T g``: a gradient in the model's coordinates as one in ``u``'s (the
         weights' rows less ``m`` times the intercept row)."""
-        if self.mean is None:
-            return g
-        g = np.array(g, dtype=np.float64).reshape(self.layout.n_dof, self.layout.k)
-        g[: self.layout.n_features] -= np.outer(self.mean, g[self.layout.n_features])
-        return g.ravel()
+        return g if self.mean is None else self._spread(g, -self.mean)
 
     def push(self, g):
         """``T^-T g``: a gradient in ``u``'s coordinates as one in the model's."""
-        if self.mean is None:
-            return g
-        g = np.array(g, dtype=np.float64).reshape(self.layout.n_dof, self.layout.k)
-        g[: self.layout.n_features] += np.outer(self.mean, g[self.layout.n_features])
-        return g.ravel()
+        return g if self.mean is None else self._spread(g, self.mean)
 
     def solver_pair(self, pair):
         """A curvature pair ``(s, y, 1 / s.y)`` of the model's coordinates in ``u``'s."""
@@ -102,11 +103,7 @@ class Centred:
     def model_diagonal(self, diagonal):
         """A Hessian diagonal in the model's coordinates from one in ``u``'s: that of
         ``T^-T D T^-1``, the weights' entries plus ``m**2`` times their intercept's."""
-        if self.mean is None:
-            return diagonal
-        d = np.array(diagonal, dtype=np.float64).reshape(self.layout.n_dof, self.layout.k)
-        d[: self.layout.n_features] += np.outer(self.mean**2, d[self.layout.n_features])
-        return d.ravel()
+        return diagonal if self.mean is None else self._spread(diagonal, self.mean**2)
 
     def model_inverse(self, inverse):
         """``v -> T M T^T v``: an inverse Hessian estimate ``M`` of ``u``'s coordinates
