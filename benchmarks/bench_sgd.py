@@ -57,9 +57,9 @@ def counting_passes(n_rows):
     count = [0.0]
     anchor, difference = _stochastic.anchor, _stochastic.gradient_difference
 
-    def counted_anchor(obj, w, floor, curvature=None):
+    def counted_anchor(obj, w, floor, curvature=None, keep=True):
         count[0] += 1 + (curvature is None)
-        return anchor(obj, w, floor, curvature)
+        return anchor(obj, w, floor, curvature, keep)
 
     def counted_difference(block, *args):
         count[0] += block.X.shape[0] / n_rows

@@ -177,10 +177,17 @@ def gradient_difference(block, coef, intercept, kept_v, reference):
     the targets are the same at both points and cancel, so SVRG's correction
     (``_stochastic``) costs one point's logits and one product back, with no labels
     and no loss."""
-    G = _logits(block, coef)
-    _softmax_inplace(G, reference, scale=block.weights, bias=intercept)
+    G = weighted_probabilities(block, coef, intercept, reference)
     G -= kept_v
     return (_pull_back(block.X, G, intercept),)
+
+
+def weighted_probabilities(block, coef, intercept, reference):
+    """The block's rows' ``s_i p_i`` at these coefficients, (n, k) in X's dtype: the
+    ``kept_v`` of ``gradient_difference`` where an anchor did not keep its own."""
+    G = _logits(block, coef)
+    _softmax_inplace(G, reference, scale=block.weights, bias=intercept)
+    return G
 
 
 def hessp(block, kept, direction, direction_intercept):

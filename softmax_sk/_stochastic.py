@@ -12,7 +12,7 @@ Prox-SVRG) with a diagonal preconditioner:
 
 1. the anchor: the chunk's exact gradient ``mu`` at the current coefficients
    ``v`` (one pass, through the data term's engine, so threads apply), which
-   keeps every row's probabilities at ``v``;
+   keeps every row's probabilities at ``v`` (up to ``KEEP_BYTES`` or X's size);
 2. for each minibatch ``B`` of a shuffled order:
    ``g = grad_B(w) - grad_B(v) + mu`` and
    ``w <- prox(w - eta * g / P)``, with ``P`` the chunk's Hessian diagonal of
@@ -65,7 +65,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
-from ._blocks import Block, gradient_difference, hessp
+from ._blocks import Block, gradient_difference, hessp, weighted_probabilities
 from ._centring import Centred, feature_mean
 from ._engine import single_threaded_blas
 from ._loss import SoftmaxLoss, stored_offset
@@ -145,6 +145,12 @@ CALL_STEPS = 12
 # convergence 2.2e-3 above the optimum (now 2e-11 to 1.1e-5, seeds 0-7); weak_penalty
 # (C=1e6) at epoch 51 0.68 above (now not converged after 100 epochs, and said so).
 MAX_EPOCHS = "maximum number of epochs reached"
+# The anchor keeps its rows' probabilities (n x k, X's dtype) where they take at most this
+# many bytes, or no more than X itself; beyond, each step computes its own rows' at the
+# anchor again (``_blocks.weighted_probabilities``: one more product a step) and fit makes
+# no Newton-CG check (its products would keep them). At K=100,000, 160,000 float32 rows
+# would keep 64 GB; a step's own arrays are its rows x k (1.6 GB at 4,096 rows).
+KEEP_BYTES = 2**30
 # The message of a fit that early stopping ended (not a failure to converge).
 STOPPED_EARLY = "validation score stopped improving"
 # fit's secant step along an epoch's displacement is at most this (6 gave the same
@@ -184,7 +190,11 @@ class SGDState(NamedTuple):
         A preconditioner being pooled over calls (``_pooled_curvature``): the
         sum of the calls' diagonals times their weights, the weight, the rows.
     centred : bool
-        Whether ``curvature`` is the diagonal of centred coordinates (``_centring``).
+        Whether ``curvature`` is the diagonal of coordinates centred on ``origin``.
+    origin : ndarray or None
+        The stream's origin (``_centring``): the rows' mean of the last dense call of at
+        least ``PRECONDITIONER_ROWS`` rows of positive weight that took the preconditioner
+        again or found no origin.
     """
 
     eta: float
@@ -202,6 +212,7 @@ class SGDState(NamedTuple):
     memory_weight: float = 0.0
     curvature_pool: object = None
     centred: bool = False
+    origin: object = None
 
 
 class Anchor(NamedTuple):
@@ -257,12 +268,23 @@ def update(grad, state, w, *, precond, penalty, inverse=None):
     return w_new, state._replace(n_steps=state.n_steps + 1)
 
 
-def anchor(obj, w, floor, curvature=None):
+def keeps(data, k):
+    """Whether an anchor on ``data`` (``Rows``) keeps its ``k`` columns of probabilities
+    (``KEEP_BYTES``)."""
+    X = data.X
+    size = X.data.nbytes + X.indices.nbytes if sp.issparse(X) else X.nbytes
+    return X.shape[0] * k * X.dtype.itemsize <= max(KEEP_BYTES, size)
+
+
+def anchor(obj, w, floor, curvature=None, keep=True):
     """The ``Anchor`` of a ``_centring.Centred`` objective at ``w`` (its coordinates); its
     preconditioner is the Hessian diagonal at ``w``, at least ``floor`` (one more pass),
-    or ``curvature`` when given. ``rule`` is the subgradient in the model's coordinates,
-    which the stopping rule reads."""
-    f, g, probabilities = obj.fun_grad_probabilities(w)
+    or ``curvature`` when given; its probabilities None unless ``keep``. ``rule`` is the
+    subgradient in the model's coordinates, which the stopping rule reads."""
+    if keep:
+        f, g, probabilities = obj.fun_grad_probabilities(w)
+    else:
+        (f, g), probabilities = obj.fun_grad(w), None
     value = f + obj.l1_value(w)
     pg = obj.min_norm_subgradient(w, g)
     rule = obj.model_subgradient(w, g, pg)
@@ -285,7 +307,7 @@ def line_step(obj, floor, start, end, state):
         return end, state
     t = min(-slope0 / (slope1 - slope0), MAX_STEP)
     if abs(t - 1) > 0.1:
-        trial = anchor(obj, start.w + t * d, floor, start.curvature)
+        trial = anchor(obj, start.w + t * d, floor, start.curvature, end.probabilities is not None)
         if trial.value < end.value:
             end = trial
     if t < 0.5:
@@ -373,6 +395,7 @@ def _steps(data, layout, start, state, order, penalty, batch_size, pairs, coords
     inverse = inverse_hessian(pairs, precond) if pairs else None
     w, v = start.w, start.w
     X, dtype = data.X, data.X.dtype
+    at_v = layout.split(coords.to_model(v), dtype=dtype)  # where the anchor kept nothing
     whole = float(np.sum(data.weights))  # the anchor's probabilities are in weights / whole
     offset = stored_offset(data.offset, layout, dtype)
     # Dense minibatches are gathered into one buffer: a fresh array per step costs
@@ -391,8 +414,11 @@ def _steps(data, layout, start, state, order, penalty, batch_size, pairs, coords
                 rows_X, None, (s / total).astype(dtype), None,
                 offset=None if offset is None else offset[rows],
             )  # fmt: skip
-            kept_v = np.take(start.probabilities, rows, 0)
-            kept_v *= dtype.type(whole / total)
+            if start.probabilities is None:
+                kept_v = weighted_probabilities(batch, *at_v, layout.reference)
+            else:
+                kept_v = np.take(start.probabilities, rows, 0)
+                kept_v *= dtype.type(whole / total)
             (diff,) = gradient_difference(
                 batch, *layout.split(coords.to_model(w), dtype=dtype), kept_v, layout.reference
             )
@@ -425,33 +451,36 @@ def one_pass(data, layout, w, state, *, penalty, batch_size, shuffle, n_threads=
     about as dear as the anchor) is kept in the state and taken again on a
     call that doubles the weight seen since it was taken: on calls 1, 2, 4,
     8, ... of equal chunks, pooled over calls until it holds
-    ``PRECONDITIONER_ROWS`` rows (``_pooled_curvature``). A call of at least
-    that many rows of positive weight takes its steps in coordinates centred on
-    its rows' mean (``_centring``; fewer rows' mean is too near each row); the
-    state's pairs, memory and anchor are kept in the model's. Returns ``(w, state,
-    value)``, ``value`` the chunk's objective at the incoming ``w``: its weighted mean
-    cross-entropy plus the penalty's share (``log K`` at 0).
+    ``PRECONDITIONER_ROWS`` rows (``_pooled_curvature``). Dense calls take
+    their steps in coordinates centred on the stream's ``origin`` (``_centring``),
+    the mean of the rows of a call of at least that many rows of positive weight
+    (fewer rows' mean is too near each row), taken again with the preconditioner:
+    the mean's two passes cost a fifth of a call, paid on calls 1, 2, 4, 8, ...
+    only. The state's pairs, memory and anchor are kept in the model's
+    coordinates. Returns ``(w, state, value)``, ``value`` the chunk's objective at
+    the incoming ``w``: its weighted mean cross-entropy plus the penalty's share
+    (``log K`` at 0).
     """
     data = data._replace(X=rows_of(data.X))
     chunk = float(np.sum(data.weights))
     state = state._replace(seen=state.seen + chunk)
     rows = np.count_nonzero(data.weights)
     loss = data.loss(layout, n_threads)
-    dense = not sp.issparse(data.X) and rows >= PRECONDITIONER_ROWS
-    mean = feature_mean(loss, dense)
+    dense, origin = not sp.issparse(data.X), state.origin
+    if dense and rows >= PRECONDITIONER_ROWS and (_fresh(state) or origin is None):
+        origin = feature_mean(loss, True)
+    mean = origin if dense else None
     obj = Centred(Objective(loss, penalty), layout, mean)
-    if state.centred != (mean is not None):  # the diagonal and its pool are of the others
-        state = state._replace(
+    if state.centred != (mean is not None) or origin is not state.origin:
+        state = state._replace(  # the diagonal and its pool are of other coordinates
             curvature=None, curvature_at=0.0, curvature_pool=None, centred=mean is not None
         )
-    fresh = (
-        state.curvature is None
-        or state.seen >= 2 * state.curvature_at
-        or state.curvature_pool is not None
-    )
+    state = state._replace(origin=origin)
+    fresh = _fresh(state)
     with loss.running():
         floor = curvature_floor(loss, data, layout, batch_size, mean) if fresh else None
-        start = anchor(obj, obj.to_solver(w), floor, None if fresh else state.curvature)
+        curvature = None if fresh else state.curvature
+        start = anchor(obj, obj.to_solver(w), floor, curvature, keeps(data, layout.k))
     if fresh:
         state = _pooled_curvature(state, start.curvature, chunk, rows)
         start = start._replace(curvature=state.curvature)
@@ -473,6 +502,16 @@ def one_pass(data, layout, w, state, *, penalty, batch_size, shuffle, n_threads=
         coords=obj,
     )
     return obj.to_model(w), state._replace(eta=eta), value
+
+
+def _fresh(state):
+    """Whether a ``partial_fit`` call takes the preconditioner (again): none yet, one
+    being pooled, or the weight seen doubled since it was taken."""
+    return (
+        state.curvature is None
+        or state.seen >= 2 * state.curvature_at
+        or state.curvature_pool is not None
+    )
 
 
 def _pooled_curvature(state, curvature, weight, rows):
@@ -529,9 +568,16 @@ def _stream_product(data, layout, here, start, state, batch_size):
         return None, state
     s = (weights / total).astype(dtype)
     inverse = np.divide(1, s, out=np.zeros_like(s), where=s > np.finfo(dtype).tiny)  # as cut_blocks
-    sub = Block(data.X[rows] if sp.issparse(data.X) else np.take(data.X, rows, 0), None, s, inverse)
+    offset = stored_offset(data.offset, layout, dtype)
+    sub = Block(
+        data.X[rows] if sp.issparse(data.X) else np.take(data.X, rows, 0), None, s, inverse,
+        offset=None if offset is None else offset[rows],
+    )  # fmt: skip
     sv = here - previous
-    kept = np.take(start.probabilities, rows, 0) * dtype.type(float(np.sum(data.weights)) / total)
+    if start.probabilities is None:
+        kept = weighted_probabilities(sub, *layout.split(here, dtype=dtype), layout.reference)
+    else:
+        kept = np.take(start.probabilities, rows, 0) * dtype.type(np.sum(data.weights) / total)
     (hv,) = hessp(sub, kept, *layout.split(sv, dtype=dtype))
     if not np.all(np.isfinite(hv)):
         return None, state
@@ -634,11 +680,13 @@ def fit(
     eps = float(np.finfo(data.X.dtype).eps)  # the objective's precision: no undo for rounding
     pairs = deque(maxlen=MEMORY)
     confirmed = None  # Newton-CG's result where it had the last word
-    checks = max_iter > 0 and can_confirm(obj, target)  # needs_estimate too
+    keep = keeps(data, layout.k)
+    # needs_estimate too; not without kept probabilities: Newton's products would keep them
+    checks = keep and max_iter > 0 and can_confirm(obj, target)
     next_check = 0
     with loss.running():
         floor = curvature_floor(loss, data, layout, batch_size, mean)
-        best = anchor(obj, obj.to_solver(w0), floor)
+        best = anchor(obj, obj.to_solver(w0), floor, None, keep)
         epoch = 0
         while True:
             decrement = _decrement(best, pairs) if monitor.needs_estimate else None
@@ -673,13 +721,13 @@ def fit(
                     break
                 next_check = 2 * epoch + 1  # a miss waits as many epochs again, and one
                 if check.n_iter:  # not there yet, but lower: the epochs go on from there
-                    moved = anchor(obj, obj.to_solver(check.x), floor, best.curvature)
+                    moved = anchor(obj, obj.to_solver(check.x), floor, best.curvature, keep)
                     best = _add_pair(pairs, best, moved)
             monitor.message = MAX_EPOCHS
             if epoch >= max_iter:
                 break
-            if best.probabilities is None:  # an undone epoch: its start's were let go
-                best = anchor(obj, best.w, floor, best.curvature)
+            if keep and best.probabilities is None:  # an undone epoch: its start's let go
+                best = anchor(obj, best.w, floor, best.curvature, keep)
             w, state = inner_loop(
                 data,
                 layout,
@@ -693,7 +741,7 @@ def fit(
             )
             best = best._replace(probabilities=None)  # n x k: let go before the next anchor
             epoch += 1
-            end = anchor(obj, w, floor, best.curvature)
+            end = anchor(obj, w, floor, best.curvature, keep)
             if adaptive and not penalty.has_l1:
                 end, state = line_step(obj, floor, best, end, state)
             if verbose > 0:

@@ -604,16 +604,34 @@ def test_sgd_does_not_depend_on_where_the_features_sit(how):
         assert _objective(model, shifted, y, 10.0) <= _objective(ref, shifted, y, 10.0) * (1 + 1e-3)
 
 
+def test_calls_of_few_rows_centre_on_the_streams_origin():
+    """A stream of one 500-row call, then calls of 100 rows (too few for a mean of their
+    own): every call steps on features centred on the stream's origin, so the stream
+    does not depend on a shift of the features (before 0.6.1, the 100-row calls stepped
+    in the model's coordinates: probabilities 0.16 apart)."""
+    X, y = make_problem(3, n_samples=2500, n_features=8)
+    shifted = X + np.linspace(-300, 300, X.shape[1])
+    models = []
+    for Z in (X, shifted):
+        model = SoftmaxRegressionClassifier(C=10.0, random_state=0)
+        for rows in [slice(0, 500)] + [slice(a, a + 100) for a in range(500, 2500, 100)]:
+            model.partial_fit(Z[rows], y[rows], classes=[0, 1, 2])
+        models.append(model)
+    np.testing.assert_allclose(
+        models[1].predict_proba(shifted), models[0].predict_proba(X), rtol=1e-6, atol=1e-9
+    )
+
+
 def _objective(model, X, y, C):
     p = model.predict_proba(X)[np.arange(len(y)), y]
     return -C * np.sum(np.log(p)) + 0.5 * np.sum(model.coef_**2)
 
 
 def test_a_stream_of_mixed_call_sizes_keeps_its_preconditioner_in_step():
-    """Calls of 256 rows or more centre their steps and smaller ones do not; a call in the
-    other coordinates than the stored preconditioner's starts a fresh one. When it used
-    the stored one (features shifted by 1e3) the first 100-row call after three of 300
-    raised the log-loss from 0.849 to 0.938; now every call lowers it."""
+    """Features shifted by 1e3; calls of 300 and 100 rows. When a call of fewer than 256
+    rows stepped in the model's coordinates with the preconditioner of the centred ones,
+    the first 100-row call after three of 300 raised the log-loss from 0.849 to 0.938; a
+    change of coordinates starts a fresh preconditioner, and every call lowers it."""
     X, y = make_classification(4000, 5, n_informative=3, n_classes=3, random_state=0)
     X = X + np.array([1e3, -1e3, 0, 0, 0])
     model, start, losses = SoftmaxRegressionClassifier(solver="sgd", random_state=0), 0, []
@@ -709,3 +727,72 @@ def test_a_diverging_stream_says_so():
         model = SoftmaxRegressionClassifier(C=1e3).fit(X, y).set_params(C=1e-5)
         for chunk in chunks:
             model.partial_fit(X[chunk], y[chunk])
+
+
+def _many_classes(n=8000, d=4, k=100, seed=0):
+    """Blobs of ``k`` classes in ``d`` dimensions: an anchor's probabilities (n x k) take
+    25 times the memory of X."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(k, d)) * 2
+    y = np.arange(n) % k
+    return centres[y] + rng.normal(size=(n, d)), y
+
+
+@pytest.mark.parametrize("how", ["fit", "partial_fit"])
+def test_an_anchor_too_large_to_keep_is_computed_again_per_step(monkeypatch, how):
+    """Beyond ``KEEP_BYTES`` (and X's own size) the anchor keeps no probabilities and each
+    step computes its rows' again: the same steps up to rounding, and the fit's peak
+    memory (tracemalloc) well below the rows x k array (6.4 MB here) it would keep. Before,
+    a full-softmax fit at K=100,000 on 160,000 float32 rows asked for 64 GB."""
+    import tracemalloc
+
+    from softmax_sk import _stochastic
+
+    X, y = _many_classes()
+    kw = {"C": 10.0, "solver": "sgd", "random_state": 0, "batch_size": 50}
+    models, peaks = [], []
+    for budget in (2**30, 0):
+        monkeypatch.setattr(_stochastic, "KEEP_BYTES", budget)
+        model = SoftmaxRegressionClassifier(max_iter=3, tol=0, **kw)
+        tracemalloc.start()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # tol=0: never converged
+            if how == "fit":
+                model.fit(X, y)
+            else:
+                _stream(model, X, y, 3, 1, seed=0)  # calls of all rows
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        models.append(model)
+    assert not _stochastic.keeps(_stochastic.Rows(X, y, np.ones(len(y))), 100)
+    np.testing.assert_allclose(models[1].coef_, models[0].coef_, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(models[1].intercept_, models[0].intercept_, rtol=1e-8, atol=1e-10)
+    kept = len(y) * 100 * X.itemsize
+    assert peaks[0] > kept > 2 * peaks[1], peaks
+    if how == "fit":  # at the default tol too: no Newton-CG check, whose products keep them
+        tracemalloc.start()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            SoftmaxRegressionClassifier(max_iter=20, **kw).fit(X, y)
+        assert 2 * tracemalloc.get_traced_memory()[1] < kept
+        tracemalloc.stop()
+
+
+def test_a_state_without_an_origin_takes_one_on_its_next_large_call():
+    """A state pickled by 0.6.0 has no origin: the next call of 256 rows or more takes
+    one, though it does not take the preconditioner again, and the stream steps centred
+    from there (shift-invariant). Before, it stepped uncentred until the weight seen had
+    doubled."""
+    X, y = make_problem(3, n_samples=1400, n_features=8)
+    shifted = X + np.linspace(-300, 300, X.shape[1])
+    models = []
+    for Z in (X, shifted):
+        model = SoftmaxRegressionClassifier(C=10.0, random_state=0)
+        model.partial_fit(Z[:800], y[:800], classes=[0, 1, 2])
+        model.optimizer_state_ = model.optimizer_state_._replace(origin=None)
+        for rows in (slice(800, 1100), slice(1100, 1400)):
+            model.partial_fit(Z[rows], y[rows])
+        models.append(model)
+    np.testing.assert_allclose(
+        models[1].predict_proba(shifted), models[0].predict_proba(X), rtol=1e-6, atol=1e-9
+    )
