@@ -796,3 +796,17 @@ def test_a_state_without_an_origin_takes_one_on_its_next_large_call():
     np.testing.assert_allclose(
         models[1].predict_proba(shifted), models[0].predict_proba(X), rtol=1e-6, atol=1e-9
     )
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_a_large_call_steps_on_at_most_call_batches_minibatches(shuffle):
+    """A call of 40 minibatches takes ``CALL_BATCHES`` (24) steps, at 12/24 of a step each
+    (its anchor reads every row); a call of 10 takes 10. Either lowers the log-loss."""
+    from softmax_sk._stochastic import CALL_BATCHES
+
+    X, y = make_problem(3, n_samples=4000, n_features=8)
+    for n, steps in ((4000, CALL_BATCHES), (1000, 10)):
+        model = SoftmaxRegressionClassifier(batch_size=100, shuffle=shuffle, random_state=0)
+        model.partial_fit(X[:n], y[:n], classes=[0, 1, 2])
+        assert model.optimizer_state_.n_steps == steps
+        assert log_loss(y, model.predict_proba(X)) < np.log(3) - 0.1
