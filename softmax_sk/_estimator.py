@@ -191,8 +191,8 @@ class SoftmaxRegressionClassifier(
         that lowered it; ``'constant'``: ``eta0`` throughout.
         ``partial_fit`` scales a call's step by the square root of its share of
         the weight seen so far, and a call of more than 12 minibatches takes
-        12 steps' worth in all, on at most 24 of them (its gradient at the
-        start of the call reads every row).
+        12 steps' worth in all, on at most 24 of them (more where 24 hold fewer
+        than 25,000 rows; its gradient at the start of the call reads every row).
     eta0 : float or 'auto', default='auto'
         Initial step: in units of the Hessian diagonal for the full softmax
         (``'auto'``: 0.1), AdaGrad's step for the sampled softmax (``'auto'``:
@@ -672,7 +672,8 @@ class SoftmaxRegressionClassifier(
         grows, as it would in a batch fit on all the data seen.
         ``class_weight="balanced"`` is computed from each batch. The pass
         starts from the batch's exact gradient (every row) and steps on at most
-        24 of its minibatches (``learning_rate``). A call that raises leaves the
+        24 of its minibatches, more where 24 hold fewer than 25,000 rows
+        (``learning_rate``). A call that raises leaves the
         estimator exactly as it was.
 
         Parameters

@@ -799,14 +799,20 @@ def test_a_state_without_an_origin_takes_one_on_its_next_large_call():
 
 
 @pytest.mark.parametrize("shuffle", [True, False])
-def test_a_large_call_steps_on_at_most_call_batches_minibatches(shuffle):
-    """A call of 40 minibatches takes ``CALL_BATCHES`` (24) steps, at 12/24 of a step each
-    (its anchor reads every row); a call of 10 takes 10. Either lowers the log-loss."""
-    from softmax_sk._stochastic import CALL_BATCHES
-
-    X, y = make_problem(3, n_samples=4000, n_features=8)
-    for n, steps in ((4000, CALL_BATCHES), (1000, 10)):
-        model = SoftmaxRegressionClassifier(batch_size=100, shuffle=shuffle, random_state=0)
-        model.partial_fit(X[:n], y[:n], classes=[0, 1, 2])
+def test_a_large_call_steps_on_enough_of_its_minibatches(shuffle):
+    """A call of 40,000 rows takes 25 steps of 1,000 rows (``CALL_ROWS`` = 25,000 rows
+    read, more than ``CALL_BATCHES`` = 24 minibatches), 250 of 100 rows (24 of 100 rows
+    alone: a review's sparse call in minibatches of 32 ended above the zero model), and
+    with the first three quarters of zero weight, all 10 minibatches of the last; the
+    starting gradient reads every row. Each lowers the log-loss."""
+    X, y = make_problem(3, n_samples=40_000, n_features=8)
+    weight = (np.arange(len(y)) >= 30_000).astype(float)  # the last quarter counts
+    for batch_size, sample_weight, steps in (
+        (1000, None, 25),
+        (100, None, 250),
+        (1000, weight, 10),
+    ):
+        model = SoftmaxRegressionClassifier(batch_size=batch_size, shuffle=shuffle, random_state=0)
+        model.partial_fit(X, y, classes=[0, 1, 2], sample_weight=sample_weight)
         assert model.optimizer_state_.n_steps == steps
         assert log_loss(y, model.predict_proba(X)) < np.log(3) - 0.1
