@@ -673,8 +673,8 @@ class SoftmaxRegressionClassifier(
         ``class_weight="balanced"`` is computed from each batch. The pass
         starts from the batch's exact gradient (every row) and steps on at most
         24 of its minibatches, more where 24 hold fewer than 25,000 rows
-        (``learning_rate``). A call that raises leaves the
-        estimator exactly as it was.
+        (``learning_rate``). A call that raises leaves the estimator exactly as
+        it was.
 
         Parameters
         ----------

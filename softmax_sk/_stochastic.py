@@ -469,9 +469,10 @@ def one_pass(data, layout, w, state, *, penalty, batch_size, shuffle, n_threads=
     ``1 / sqrt(t)`` steps. The anchor's gradient is the chunk's own averaged
     with the remembered gradients of earlier calls (``_remembered``).
     A call of many minibatches spreads ``CALL_STEPS`` steps' worth of movement
-    over at most ``CALL_BATCHES`` of them (``_call_batches``). Without an L1 term
-    the steps follow L-BFGS's estimate from the stream's curvature pairs
-    (``_with_pair``), as ``fit``'s do from its anchors'. The preconditioner (a pass of squares,
+    over at most ``CALL_BATCHES`` of them, more where those hold fewer than
+    ``CALL_ROWS`` rows (``_call_batches``). Without an L1 term the steps follow
+    L-BFGS's estimate from the stream's curvature pairs (``_with_pair``), as
+    ``fit``'s do from its anchors'. The preconditioner (a pass of squares,
     about as dear as the anchor) is kept in the state and taken again on a
     call that doubles the weight seen since it was taken: on calls 1, 2, 4,
     8, ... of equal chunks, pooled over calls until it holds
