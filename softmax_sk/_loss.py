@@ -35,6 +35,10 @@ from ._engine import make_engine
 # cache between the element-wise passes (benchmarks/results/notes.md).
 _BLOCK_BYTES = 2**18
 _MIN_BLOCK_ROWS = 256
+# A sparse block's logits take at most this many bytes, whatever the rule for sparse rows
+# in ``cut_blocks`` asks: at many classes that rule can put every row in one block, and a
+# pass then holds n x k arrays (10,000 classes on a million rows: 80 GB in float64).
+_MAX_SPARSE_BLOCK_BYTES = 2**28
 # With more classes than this, the Hessian diagonal drifts from its value at 0
 # during a fit, and quasi-Newton solvers should re-take it every so many
 # iterations (benchmarks/results/notes.md).
@@ -216,8 +220,9 @@ def cut_blocks(X, y, weights, layout, top, total, n_threads=1, *, offset=None, l
     if sp.issparse(X) and X.nnz:
         # Each block adds its X_b^T G, a dense n_features x k array, to the
         # gradient: blocks need at least n_features * k / (nnz per row) rows for
-        # the products to outweigh that.
-        rows = max(rows, -(-X.shape[1] * k * X.shape[0] // X.nnz))
+        # the products to outweigh that, within _MAX_SPARSE_BLOCK_BYTES.
+        wanted = -(-X.shape[1] * k * X.shape[0] // X.nnz)
+        rows = max(rows, min(wanted, _MAX_SPARSE_BLOCK_BYTES // (X.dtype.itemsize * max(k, 1))))
     n = X.shape[0]
     csc = sp.issparse(X) and X.format != "csr"
     parts = 1 if (n <= rows or csc) else max(1, min(int(n_threads), n // _MIN_BLOCK_ROWS))

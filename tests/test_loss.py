@@ -168,6 +168,30 @@ def test_sparse_blocks_outweigh_their_dense_gradient_term():
     assert all(block.X.nnz >= 0.9 * d * k for block in loss.blocks)
 
 
+def test_sparse_blocks_at_many_classes_are_capped(monkeypatch):
+    """At many classes the rule above can ask for every row in one block (here 2,000
+    features x 100 classes / 3 non-zeros a row = 66,667 rows): blocks stop at
+    ``_MAX_SPARSE_BLOCK_BYTES`` of logits (patched to 1,000 rows' worth here), with the
+    same loss and gradient."""
+    import softmax_sk._loss as mod
+
+    rng = np.random.default_rng(0)
+    n, d, k, per_row = 4000, 2000, 100, 3
+    cols = rng.integers(0, d, size=n * per_row)
+    X = sp.csr_matrix((np.ones(n * per_row), cols, np.arange(0, n * per_row + 1, per_row)), (n, d))
+    y = rng.integers(0, k, size=n)
+    whole = SoftmaxLoss(X, y, np.ones(n), Layout(d, k, True))
+    assert len(whole.blocks) == 1
+    monkeypatch.setattr(mod, "_MAX_SPARSE_BLOCK_BYTES", 8 * k * 1000)
+    capped = SoftmaxLoss(X, y, np.ones(n), Layout(d, k, True))
+    assert [block.X.shape[0] for block in capped.blocks] == [1000] * 4
+    w = rng.normal(size=whole.layout.size) * 0.1
+    f1, g1 = whole.loss_gradient(w)
+    f2, g2 = capped.loss_gradient(w)
+    assert f2 == pytest.approx(f1, rel=1e-13)
+    np.testing.assert_allclose(g2, g1, rtol=1e-12, atol=1e-15)
+
+
 @pytest.mark.parametrize("method", ["loss", "loss_gradient", "gradient_hessp", "hessp"])
 def test_one_block_of_logits_is_alive_at_a_time(method):
     # With many classes the logits of a block dwarf everything else an evaluation
