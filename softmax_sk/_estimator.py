@@ -181,7 +181,8 @@ class SoftmaxRegressionClassifier(
         Rows per stochastic step (``'sgd'``, ``partial_fit``); ``'auto'``: for
         the full softmax without an L1 term, about an eighth of the rows and at
         least two per class (``fit``) or five times the square root of the
-        call's rows (``partial_fit``), within [256, 4096], in equal batches;
+        call's rows (``partial_fit``), within [256, 4096] and at very many
+        classes at most 256 MiB of float64 rows x classes, in equal batches;
         otherwise 256 (all rows when fewer). The batch solvers ignore
         this parameter and the six after it.
     learning_rate : {'adaptive', 'constant'}, default='adaptive'

@@ -41,6 +41,10 @@ from ._penalty import ElasticNet
 _AUTO_BATCH = 256
 _AUTO_STEPS = 8
 _AUTO_MAX = 4096
+# ... and with few enough rows that a minibatch's rows x classes array (a step holds about
+# three) takes at most this many bytes in float64: at K=100,000 a batch of 4,096 rows would
+# hold 3.3 GB an array; the cap lowers the batch from K=8,192 classes on (335 rows at 100,000).
+_AUTO_BATCH_BYTES = 2**28
 _STREAM_ROOT = 5
 # partial_fit warns when a batch of at least DIVERGED_ROWS rows of positive weight has a
 # mean log-loss at the incoming model above DIVERGED times log(K), that of equal
@@ -71,10 +75,11 @@ def options(est, n_samples, layout=None, *, stream=False):
             wanted = int(_STREAM_ROOT * np.sqrt(n_samples))
         else:
             wanted = max(n_samples // _AUTO_STEPS, 2 * layout.n_classes)
-        wanted = max(_AUTO_BATCH, min(wanted, _AUTO_MAX))
+        top = max(_AUTO_BATCH, min(_AUTO_MAX, _AUTO_BATCH_BYTES // (8 * layout.k)))
+        wanted = max(_AUTO_BATCH, min(wanted, top))
         n_batches = max(1, n_samples // wanted)
-        if -(-n_samples // n_batches) > _AUTO_MAX:  # rounding down went past the cap
-            n_batches = -(-n_samples // _AUTO_MAX)
+        if -(-n_samples // n_batches) > top:  # rounding down went past the cap
+            n_batches = -(-n_samples // top)
         batch = -(-n_samples // n_batches)  # equal batches, no small remainder
     return max(1, min(batch, n_samples)), bool(est.shuffle)
 

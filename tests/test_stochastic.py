@@ -350,15 +350,20 @@ def test_the_sampled_softmax_refuses_what_it_does_not_fit():
 
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize(
-    "n_samples, n_classes", [(8000, 3000), (40000, 10), (1437, 10), (300, 3), (10**6, 10)]
+    "n_samples, n_classes",
+    [(8000, 3000), (40000, 10), (1437, 10), (300, 3), (10**6, 10), (10**6, 10**5), (10**5, 10**6)],
 )
 def test_auto_batch_size_is_within_its_bounds_in_equal_batches(n_samples, n_classes, stream):
+    """Within [256, 4096] rows, and at very many classes few enough rows that a batch's
+    rows x classes float64 array takes at most 256 MiB (335 rows at K=100,000; 256, the
+    floor, at a million)."""
     from softmax_sk._layout import Layout
     from softmax_sk._stream import options
 
     est = SoftmaxRegressionClassifier(solver="sgd")
     batch, _ = options(est, n_samples, Layout(5, n_classes, True), stream=stream)
-    assert batch <= max(4096, 0) and batch <= n_samples
+    assert batch <= 4096 and batch <= n_samples
+    assert batch * n_classes * 8 <= 2**28 or batch <= 256
     assert batch >= min(256, n_samples) or batch == n_samples
     n_batches = -(-n_samples // batch)
     assert n_samples - (n_batches - 1) * batch >= batch - n_batches  # no small last batch
