@@ -155,14 +155,18 @@ def test_threads_share_the_rows_evenly(monkeypatch):
     assert max(rows) <= 300 and max(rows) - min(rows) <= 1
 
 
+def _sparse_rows(n, d, k, per_row, rng):
+    """CSR rows of ``per_row`` ones each in ``d`` columns, and labels of ``k`` classes."""
+    cols = rng.integers(0, d, size=n * per_row)
+    X = sp.csr_matrix((np.ones(n * per_row), cols, np.arange(0, n * per_row + 1, per_row)), (n, d))
+    return X, rng.integers(0, k, size=n)
+
+
 def test_sparse_blocks_outweigh_their_dense_gradient_term():
     """A CSR block adds a dense n_features x k array to the gradient: it must hold enough
     non-zeros (at least n_features * k) to be worth that."""
-    rng = np.random.default_rng(0)
-    n, d, k, per_row = 60_000, 1_000, 20, 10
-    cols = rng.integers(0, d, size=n * per_row)
-    X = sp.csr_matrix((np.ones(n * per_row), cols, np.arange(0, n * per_row + 1, per_row)), (n, d))
-    y = rng.integers(0, k, size=n)
+    n, d, k = 60_000, 1_000, 20
+    X, y = _sparse_rows(n, d, k, 10, np.random.default_rng(0))
     loss = SoftmaxLoss(X, y, np.ones(n), Layout(d, k, True))
     assert len(loss.blocks) >= 3  # else the check below ranges over nothing
     assert all(block.X.nnz >= 0.9 * d * k for block in loss.blocks)
@@ -176,10 +180,8 @@ def test_sparse_blocks_at_many_classes_are_capped(monkeypatch):
     import softmax_sk._loss as mod
 
     rng = np.random.default_rng(0)
-    n, d, k, per_row = 4000, 2000, 100, 3
-    cols = rng.integers(0, d, size=n * per_row)
-    X = sp.csr_matrix((np.ones(n * per_row), cols, np.arange(0, n * per_row + 1, per_row)), (n, d))
-    y = rng.integers(0, k, size=n)
+    n, d, k = 4000, 2000, 100
+    X, y = _sparse_rows(n, d, k, 3, rng)
     whole = SoftmaxLoss(X, y, np.ones(n), Layout(d, k, True))
     assert len(whole.blocks) == 1
     monkeypatch.setattr(mod, "_MAX_SPARSE_BLOCK_BYTES", 8 * k * 1000)
