@@ -43,7 +43,7 @@ _AUTO_STEPS = 8
 _AUTO_MAX = 4096
 # ... and with few enough rows that a minibatch's rows x classes array (a step holds about
 # three) takes at most this many bytes in float64: at K=100,000 a batch of 4,096 rows would
-# hold 3.3 GB an array; the cap lowers the batch from K=8,192 classes on (335 rows at 100,000).
+# hold 3.3 GB an array; the cap lowers the batch above K=8,192 classes (335 rows at 100,000).
 _AUTO_BATCH_BYTES = 2**28
 _STREAM_ROOT = 5
 # partial_fit warns when a batch of at least DIVERGED_ROWS rows of positive weight has a
