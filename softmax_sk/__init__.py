@@ -8,7 +8,7 @@ from ._persistence import TRUSTED_TYPES
 from ._show_versions import show_versions
 from ._softmax import log_softmax, logsumexp, softmax
 
-__version__ = "0.6.1"
+__version__ = "0.6.2"
 
 __all__ = [
     "SoftmaxRegressionClassifier",

@@ -202,8 +202,8 @@ class SoftmaxRegressionClassifier(
         Shuffle the rows before each pass.
     early_stopping : bool, default=False
         ``fit(solver='sgd')`` holds out ``validation_fraction`` of the rows
-        and stops when their accuracy has not improved by more than ``tol``
-        for ``n_iter_no_change`` epochs.
+        and stops when their accuracy (weighted by sample and class weights)
+        has not improved by more than ``tol`` for ``n_iter_no_change`` epochs.
     validation_fraction : float, default=0.1
         The held-out share for ``early_stopping``.
     n_iter_no_change : int, default=5

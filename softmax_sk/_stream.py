@@ -187,19 +187,31 @@ def _split(est, y_idx):
 
 class _NoImprovement:
     """Early stopping: True once the held-out accuracy has not improved by more than
-    ``tol`` for ``patience`` epochs in a row."""
+    ``tol`` for ``patience`` epochs in a row.
+
+    The accuracy is weighted as the objective weights rows (sample times class weight;
+    plain where the held-out rows weigh nothing) and taken in blocks of rows whose logits
+    stay under ``_AUTO_BATCH_BYTES``, never as one held-out rows x classes array."""
 
     def __init__(self, layout, held_out, tol, patience):
         self.layout, self.held_out, self.y = layout, held_out, _labels(held_out)
+        weights = held_out.weights
+        self.weights = weights if np.sum(weights) > 0 else None
+        self.block = max(1, _AUTO_BATCH_BYTES // (8 * layout.n_classes))
         self.tol, self.patience = tol, patience
         self.best, self.waited = -np.inf, 0
 
     def __call__(self, w):
-        coef, intercept = self.layout.unpack(w, self.held_out.X.dtype)
-        z, _ = self.layout.logits(self.held_out.X, coef, intercept)
-        if self.held_out.offset is not None:
-            z = z + self.held_out.offset
-        score = float(np.mean(z.argmax(axis=1) == self.y))
+        X, offset = self.held_out.X, self.held_out.offset
+        coef, intercept = self.layout.unpack(w, X.dtype)
+        hits = np.empty(X.shape[0], dtype=bool)
+        for a in range(0, X.shape[0], self.block):
+            rows = slice(a, a + self.block)
+            z, _ = self.layout.logits(X[rows], coef, intercept)
+            if offset is not None:
+                z = z + offset[rows]
+            hits[rows] = z.argmax(axis=1) == self.y[rows]
+        score = float(np.average(hits, weights=self.weights))
         if score > self.best + self.tol:
             self.best, self.waited = score, 0
             return False

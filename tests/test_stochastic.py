@@ -312,6 +312,42 @@ def test_early_stopping_holds_out_rows_and_stops():
     assert not np.allclose(clf.coef_, full.coef_)  # trained on fewer rows
 
 
+def test_early_stopping_scores_held_out_rows_by_weight_in_blocks(monkeypatch):
+    """The held-out score is scikit-learn's accuracy with the rows' weights (plain where
+    they weigh nothing), the same in blocks of 7 rows, which hold no rows x classes array."""
+    import tracemalloc
+
+    from sklearn.metrics import accuracy_score
+
+    from softmax_sk import _stream
+    from softmax_sk._layout import Layout
+    from softmax_sk._stochastic import Rows
+
+    rng = np.random.default_rng(0)
+    n, d, K = 3000, 5, 400
+    layout = Layout(d, K, True)
+    w = rng.normal(size=layout.size)
+    coef, intercept = layout.unpack(w, np.float64)
+    X = rng.normal(size=(n, d))
+    predicted = np.argmax(X @ coef.T + intercept, axis=1)
+    y = np.where(rng.random(n) < 0.6, predicted, rng.integers(K, size=n))
+    weights = rng.uniform(0, 2, size=n) * (np.arange(n) >= 500)
+    for held_out_weights, expected in [
+        (weights, accuracy_score(y, predicted, sample_weight=weights)),
+        (np.zeros(n), accuracy_score(y, predicted)),
+    ]:
+        for cap in [_stream._AUTO_BATCH_BYTES, 7 * 8 * K]:
+            monkeypatch.setattr(_stream, "_AUTO_BATCH_BYTES", cap)
+            stop = _stream._NoImprovement(layout, Rows(X, y, held_out_weights), 0.0, 1)
+            tracemalloc.start()
+            assert not stop(w)
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            assert stop.best == pytest.approx(expected, abs=1e-12)
+        assert peak < n * K * 8 / 10
+    assert accuracy_score(y, predicted, sample_weight=weights) != accuracy_score(y, predicted)
+
+
 @pytest.mark.parametrize("kind", ["label_smoothing", "y_proba", "offset"])
 def test_sgd_fits_the_batch_optimum_of_every_target(kind, rng):
     """The stochastic steps use the data term's rows: smoothing, distributions, offsets."""
