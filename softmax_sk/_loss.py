@@ -17,7 +17,8 @@ number of samples. The coefficient vector ``w`` follows ``_layout``.
 evaluation is an engine's (``_engine``) total of a pure block function over
 them, so the ``n_samples x k`` working set never exceeds one block per thread,
 for dense X (any memory order) and CSR X alike (CSC X, whose rows cannot be
-sliced without a copy, is one block), unless a caller asks to keep the
+sliced without a copy, is one block, or is copied to CSR where one block's logits
+would take more memory than the copy), unless a caller asks to keep the
 probabilities (``gradient_hessp`` for Newton's products,
 ``loss_gradient_probabilities`` for the stochastic solver's anchor).
 """
@@ -225,6 +226,8 @@ def cut_blocks(X, y, weights, layout, top, total, n_threads=1, *, offset=None, l
         rows = max(rows, min(wanted, _MAX_SPARSE_BLOCK_BYTES // (X.dtype.itemsize * max(k, 1))))
     n = X.shape[0]
     csc = sp.issparse(X) and X.format != "csr"
+    if csc and n > rows and n * max(k, 1) * X.dtype.itemsize > array_bytes(X):
+        X, csc = X.tocsr(), False  # one block's logits would outweigh a CSR copy of X
     parts = 1 if (n <= rows or csc) else max(1, min(int(n_threads), n // _MIN_BLOCK_ROWS))
     labels, s, inv = block_arrays(y, weights, layout, X.dtype, top=top, total=total)
     ref = int(layout.reference)
@@ -276,6 +279,13 @@ def block_arrays(y, sample_weight, layout, dtype, *, top=None, total=None):
     y = np.asarray(y)
     labels = None if y.ndim == 2 else (y - int(layout.reference)).astype(np.intp)
     return labels, s, inv
+
+
+def array_bytes(X):
+    """The memory of X's arrays (a sparse matrix's data, indices and pointers)."""
+    if not sp.issparse(X):
+        return X.nbytes
+    return X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
 
 
 def _rows(X, start, stop):

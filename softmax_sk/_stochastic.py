@@ -68,7 +68,7 @@ from sklearn.utils import check_random_state
 from ._blocks import Block, gradient_difference, hessp, weighted_probabilities
 from ._centring import Centred, feature_mean
 from ._engine import single_threaded_blas
-from ._loss import SoftmaxLoss, stored_offset
+from ._loss import SoftmaxLoss, array_bytes, stored_offset
 from ._objective import Objective
 from ._solvers._base import (
     QN_ESTIMATE_SAFETY,
@@ -285,8 +285,7 @@ def keeps(data, k):
     """Whether an anchor on ``data`` (``Rows``) keeps its ``k`` columns of probabilities
     (``KEEP_BYTES``)."""
     X = data.X
-    size = X.data.nbytes + X.indices.nbytes if sp.issparse(X) else X.nbytes
-    return X.shape[0] * k * X.dtype.itemsize <= max(KEEP_BYTES, size)
+    return X.shape[0] * k * X.dtype.itemsize <= max(KEEP_BYTES, array_bytes(X))
 
 
 def anchor(obj, w, floor, curvature=None, keep=True):

@@ -172,11 +172,13 @@ def test_sparse_blocks_outweigh_their_dense_gradient_term():
     assert all(block.X.nnz >= 0.9 * d * k for block in loss.blocks)
 
 
-def test_sparse_blocks_at_many_classes_are_capped(monkeypatch):
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_sparse_blocks_at_many_classes_are_capped(monkeypatch, fmt):
     """At many classes the rule above can ask for every row in one block (here 2,000
     features x 100 classes / 3 non-zeros a row = 66,667 rows): blocks stop at
     ``_MAX_SPARSE_BLOCK_BYTES`` of logits (patched to 1,000 rows' worth here), with the
-    same loss and gradient."""
+    same loss and gradient. CSC rows are taken from a CSR copy, smaller than one block's
+    logits here."""
     import softmax_sk._loss as mod
 
     rng = np.random.default_rng(0)
@@ -185,13 +187,28 @@ def test_sparse_blocks_at_many_classes_are_capped(monkeypatch):
     whole = SoftmaxLoss(X, y, np.ones(n), Layout(d, k, True))
     assert len(whole.blocks) == 1
     monkeypatch.setattr(mod, "_MAX_SPARSE_BLOCK_BYTES", 8 * k * 1000)
-    capped = SoftmaxLoss(X, y, np.ones(n), Layout(d, k, True))
+    capped = SoftmaxLoss(X.asformat(fmt), y, np.ones(n), Layout(d, k, True))
     assert [block.X.shape[0] for block in capped.blocks] == [1000] * 4
+    assert all(block.X.format == "csr" for block in capped.blocks)
     w = rng.normal(size=whole.layout.size) * 0.1
     f1, g1 = whole.loss_gradient(w)
     f2, g2 = capped.loss_gradient(w)
     assert f2 == pytest.approx(f1, rel=1e-13)
     np.testing.assert_allclose(g2, g1, rtol=1e-12, atol=1e-15)
+
+
+def test_csc_rows_stay_one_block_where_a_copy_would_outweigh_it(monkeypatch):
+    """Two classes (one stored column of logits), 3 non-zeros a row: a CSR copy (12 bytes
+    a non-zero) would take more than the 8 bytes a row of one block's logits, so CSC X is
+    one block where CSR X is cut (``_BLOCK_BYTES`` patched to 256 rows' worth)."""
+    import softmax_sk._loss as mod
+
+    monkeypatch.setattr(mod, "_BLOCK_BYTES", 8 * 256)
+    n, d = 4000, 2000
+    X, y = _sparse_rows(n, d, 2, 3, np.random.default_rng(0))
+    assert len(SoftmaxLoss(X, y, np.ones(n), Layout(d, 2, True)).blocks) > 1
+    (block,) = SoftmaxLoss(X.tocsc(), y, np.ones(n), Layout(d, 2, True)).blocks
+    assert block.X.format == "csc"
 
 
 @pytest.mark.parametrize("method", ["loss", "loss_gradient", "gradient_hessp", "hessp"])
