@@ -202,8 +202,9 @@ class SoftmaxRegressionClassifier(
         Shuffle the rows before each pass.
     early_stopping : bool, default=False
         ``fit(solver='sgd')`` holds out ``validation_fraction`` of the rows
-        and stops when their accuracy (weighted by sample and class weights)
-        has not improved by more than ``tol`` for ``n_iter_no_change`` epochs.
+        and stops when their accuracy (weighted by sample and class weights,
+        where ``SGDClassifier`` weighs by sample weight alone) has not improved
+        by more than ``tol`` for ``n_iter_no_change`` epochs.
     validation_fraction : float, default=0.1
         The held-out share for ``early_stopping``.
     n_iter_no_change : int, default=5
@@ -493,8 +494,10 @@ class SoftmaxRegressionClassifier(
                 )
             data = _stochastic.Rows(X, targets.y, weights, offset, targets.smoothing)
             loss = functools.partial(
-                _stream.fit_sgd, self, data, layout, penalty, scales=scales, n_threads=n_threads
-            )
+                _stream.fit_sgd, self, data, layout, penalty,
+                labels=y_idx if Y is None else np.argmax(Y, axis=1),
+                scales=scales, n_threads=n_threads,
+            )  # fmt: skip
         elif xp is None:
             loss = SoftmaxLoss(
                 X,

@@ -93,19 +93,23 @@ def fresh_state(est, layout):
     return _stochastic.init(eta0, est.random_state)
 
 
-def fit_sgd(est, data, layout, penalty, x0, *, scales, n_threads):
+def fit_sgd(est, data, layout, penalty, x0, *, labels, scales, n_threads):
     """``fit(solver="sgd")`` on ``data`` (``_stochastic.Rows``): ``(SolverResult, state)``.
 
     With ``early_stopping``, a ``validation_fraction`` of the rows is held out
-    (stratified where every class has enough rows; drawn with ``random_state``);
-    the penalty is then that of the remaining rows' weight, and the fit stops
-    when the held-out accuracy (against the most probable target class) has not
-    improved by more than ``tol`` for ``n_iter_no_change`` epochs.
+    (stratified by ``labels`` where every class has enough rows; drawn with
+    ``random_state``); the penalty is then that of the remaining rows' weight, and
+    the fit stops when the held-out accuracy against ``labels`` (each row's class,
+    or its most probable class of ``y_proba``, before smoothing and class weights)
+    has not improved by more than ``tol`` for ``n_iter_no_change`` epochs.
     """
     stop_early = None
     if est.early_stopping:
-        train, val = _split(est, _labels(data))
-        stop_early = _NoImprovement(layout, data.take(val), float(est.tol), est.n_iter_no_change)
+        train, val = _split(est, labels)
+        held_out = data.take(val)
+        stop_early = _NoImprovement(
+            layout, held_out, labels[val], float(est.tol), est.n_iter_no_change
+        )
         data = data.take(train)
         penalty = ElasticNet.from_C(
             est.C, est.l1_ratio, data.weights, layout.penalized(), scales=scales
@@ -169,11 +173,6 @@ def _warm_sampled(est, layout, x0, state, weight):
     return _sampled.init_state(state._replace(seen=seen), layout, weight)
 
 
-def _labels(data):
-    """Each row's class: its label, or its most probable target class."""
-    return data.y if data.y.ndim == 1 else np.argmax(data.y, axis=1)
-
-
 def _split(est, y_idx):
     """Training and validation rows: stratified, or plainly shuffled when some class has
     too few rows to appear on both sides."""
@@ -189,12 +188,15 @@ class _NoImprovement:
     """Early stopping: True once the held-out accuracy has not improved by more than
     ``tol`` for ``patience`` epochs in a row.
 
-    The accuracy is weighted as the objective weights rows (sample times class weight;
-    plain where the held-out rows weigh nothing) and taken in blocks of rows whose logits
-    stay under ``_AUTO_BATCH_BYTES``, never as one held-out rows x classes array."""
+    The accuracy of the predicted class against ``labels`` is weighted as the objective
+    weights rows (sample times class weight, where scikit-learn's ``SGDClassifier`` weighs
+    by sample weight alone: ``class_weight='balanced'`` scores balanced accuracy; plain
+    where the held-out rows weigh nothing) and taken in blocks of rows whose logits stay
+    under ``_AUTO_BATCH_BYTES``, never as one held-out rows x classes array."""
 
-    def __init__(self, layout, held_out, tol, patience):
-        self.layout, self.held_out, self.y = layout, held_out, _labels(held_out)
+    def __init__(self, layout, held_out, labels, tol, patience):
+        self.layout, self.y = layout, labels
+        self.held_out = held_out._replace(X=_stochastic.rows_of(held_out.X))
         weights = held_out.weights
         self.weights = weights if np.sum(weights) > 0 else None
         self.block = max(1, _AUTO_BATCH_BYTES // (8 * layout.n_classes))
@@ -207,9 +209,9 @@ class _NoImprovement:
         hits = np.empty(X.shape[0], dtype=bool)
         for a in range(0, X.shape[0], self.block):
             rows = slice(a, a + self.block)
-            z, _ = self.layout.logits(X[rows], coef, intercept)
+            z, row_scale = self.layout.logits(X[rows], coef, intercept)
             if offset is not None:
-                z = z + offset[rows]
+                z = _targets.add_offset(z, row_scale, offset[rows])
             hits[rows] = z.argmax(axis=1) == self.y[rows]
         score = float(np.average(hits, weights=self.weights))
         if score > self.best + self.tol:

@@ -338,7 +338,7 @@ def test_early_stopping_scores_held_out_rows_by_weight_in_blocks(monkeypatch):
     ]:
         for cap in [_stream._AUTO_BATCH_BYTES, 7 * 8 * K]:
             monkeypatch.setattr(_stream, "_AUTO_BATCH_BYTES", cap)
-            stop = _stream._NoImprovement(layout, Rows(X, y, held_out_weights), 0.0, 1)
+            stop = _stream._NoImprovement(layout, Rows(X, y, held_out_weights), y, 0.0, 1)
             tracemalloc.start()
             assert not stop(w)
             peak = tracemalloc.get_traced_memory()[1]
@@ -346,6 +346,50 @@ def test_early_stopping_scores_held_out_rows_by_weight_in_blocks(monkeypatch):
             assert stop.best == pytest.approx(expected, abs=1e-12)
         assert peak < n * K * 8 / 10
     assert accuracy_score(y, predicted, sample_weight=weights) != accuracy_score(y, predicted)
+
+
+@pytest.mark.parametrize("target", ["label_smoothing", "y_proba"])
+def test_early_stopping_splits_and_scores_on_the_rows_classes(monkeypatch, target):
+    """With class weights the fitted targets are reweighted distributions whose most
+    probable class can be another (here class 1 of weight 100 for every smoothed row):
+    the held-out split and score use each row's own class (its most probable one in
+    y_proba), before smoothing and class weights."""
+    from softmax_sk import _stream
+
+    X, y = make_problem(3, n_samples=600)
+    seen = []
+    split = _stream._split
+    monkeypatch.setattr(
+        _stream, "_split", lambda est, labels: seen.append(labels) or split(est, labels)
+    )
+    clf = SoftmaxRegressionClassifier(
+        solver="sgd", early_stopping=True, max_iter=3, class_weight={0: 1, 1: 100, 2: 1}
+    )
+    if target == "label_smoothing":
+        clf.set_params(label_smoothing=0.1).fit(X, y)
+    else:
+        P = np.full((len(y), 3), 0.2)
+        P[np.arange(len(y)), y] = 0.6
+        clf.fit(X, y_proba=P)
+    np.testing.assert_array_equal(seen[0], y)
+
+
+def test_early_stopping_adds_offsets_to_overflowing_logits_at_their_scale():
+    """A held-out row whose logits overflow (1e310 and up) is scored on its true logits
+    plus offset: an offset of -1e300 does not change which class is largest."""
+    from softmax_sk import _stream
+    from softmax_sk._layout import Layout
+    from softmax_sk._stochastic import Rows
+
+    layout = Layout(1, 3, True)
+    w = layout.pack(np.array([[1e300], [2e300], [3e300]]), np.zeros(3))
+    X = np.array([[1e10]])
+    offset = np.array([[0.0, 0.0, -1e300]])
+    stop = _stream._NoImprovement(
+        layout, Rows(X, np.array([2]), np.ones(1), offset), np.array([2]), 0.0, 1
+    )
+    stop(w)
+    assert stop.best == 1.0
 
 
 @pytest.mark.parametrize("kind", ["label_smoothing", "y_proba", "offset"])
