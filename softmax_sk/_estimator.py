@@ -90,19 +90,6 @@ class SoftmaxRegressionClassifier(
     l1_ratio : float, default=0.0
         Elastic-net mixing in [0, 1]: 0 is the L2 penalty, 1 the L1 penalty.
         Ignored when ``C=np.inf``.
-    fit_intercept : bool, default=True
-        Whether to fit an (unpenalised) intercept per class.
-    class_weight : dict or 'balanced', default=None
-        Weights per class, multiplied into the sample weights. ``'balanced'``
-        uses ``sum(sample_weight) / (n_classes * class_total_weight)``. As in
-        scikit-learn, classes missing from a dict weigh 1, and keys that are not
-        classes of ``y`` (a rare class absent from a cross-validation fold) are
-        ignored when every class has a key; a dict that leaves a class out and
-        has a key matching no class (a misspelt or mistyped label) is an error.
-        With probability targets (``y_proba``, label smoothing) each
-        class's share of a sample's loss is weighed: ``sum_k cw_k t_ik CE_ik``,
-        as ``M`` samples of the matching labels would weigh; ``'balanced'``
-        counts each class's total target probability.
     l1_type : {'elementwise', 'grouped'}, default='elementwise'
         The L1 term of ``l1_ratio``: ``'elementwise'`` is ``||W||_1``;
         ``'grouped'`` is ``sum_j ||W[:, j]||_2``, the L2 norm of each feature's
@@ -121,6 +108,19 @@ class SoftmaxRegressionClassifier(
         Box constraints on ``intercept_``, as ``coef_bounds`` (a separate
         parameter, as in Spark, since the shapes differ); needs
         ``fit_intercept=True``.
+    fit_intercept : bool, default=True
+        Whether to fit an (unpenalised) intercept per class.
+    class_weight : dict or 'balanced', default=None
+        Weights per class, multiplied into the sample weights. ``'balanced'``
+        uses ``sum(sample_weight) / (n_classes * class_total_weight)``. As in
+        scikit-learn, classes missing from a dict weigh 1, and keys that are not
+        classes of ``y`` (a rare class absent from a cross-validation fold) are
+        ignored when every class has a key; a dict that leaves a class out and
+        has a key matching no class (a misspelt or mistyped label) is an error.
+        With probability targets (``y_proba``, label smoothing) each
+        class's share of a sample's loss is weighed: ``sum_k cw_k t_ik CE_ik``,
+        as ``M`` samples of the matching labels would weigh; ``'balanced'``
+        counts each class's total target probability.
     solver : {'auto', 'lbfgs', 'newton-cg', 'owlqn', 'lbfgsb', 'proxqn', 'proxnewton', \
 'sgd'}, default='auto'
         ``'lbfgs'`` (L-BFGS, L2 or no penalty), ``'newton-cg'`` (truncated
@@ -222,7 +222,6 @@ class SoftmaxRegressionClassifier(
         The sampled classes' distribution: uniform over the classes; Zipf-like in
         the class index (``log_uniform``, for classes sorted by decreasing
         frequency); or the class frequencies seen so far.
-
 
     Attributes
     ----------

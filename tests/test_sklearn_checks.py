@@ -1,4 +1,6 @@
-"""scikit-learn's estimator checks, over several configurations, with no expected failures."""
+"""scikit-learn's estimator checks, over several configurations: no expected failures,
+except the sample-weight equivalence of the two configurations that draw rows or classes at
+random per row (``RANDOM_DRAWS``)."""
 
 import numpy as np
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -43,6 +45,26 @@ CONFIGURATIONS = [
 ]
 
 
-@parametrize_with_checks(CONFIGURATIONS)
+# A weight of 3 on a row and three copies of it cannot be drawn alike: early stopping
+# holds out rows (a copy can land on either side), and the sampled softmax's logits depend
+# on which classes a minibatch holds (copies fall in different minibatches); scikit-learn's
+# SGDClassifier fails these checks too. Every other check runs on them.
+_DRAWS = "rows or classes drawn at random: a weighted row and its copies are drawn apart"
+RANDOM_DRAWS = [
+    SoftmaxRegressionClassifier(solver="sgd", early_stopping=True),
+    SoftmaxRegressionClassifier(solver="sgd", n_sampled_classes=1),  # samples at 3 classes
+]
+
+
+def _expected_failures(estimator):
+    if any(estimator is other for other in RANDOM_DRAWS):
+        return {
+            "check_sample_weight_equivalence_on_dense_data": _DRAWS,
+            "check_sample_weight_equivalence_on_sparse_data": _DRAWS,
+        }
+    return {}
+
+
+@parametrize_with_checks(CONFIGURATIONS + RANDOM_DRAWS, expected_failed_checks=_expected_failures)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
