@@ -34,7 +34,7 @@ from ._objective import Objective
 from ._penalty import ElasticNet
 from ._penalty_group import GroupLasso
 from ._progress import ProgressLog
-from ._sampled import SAMPLERS
+from ._sampled import NO_RULE, SAMPLERS
 from ._softmax import _scaled_logits, _scaled_softmax
 from ._solvers import SOLVERS, choose_solver
 from ._sparse_coef import SparseCoefMixin
@@ -216,8 +216,10 @@ class SoftmaxRegressionClassifier(
         (``softmax_sk._sampled``). The logits are corrected so that the sampled
         gradient vanishes in expectation at the true model, but on finite data
         its optimum is not exactly the full objective's (see the README);
-        predictions always use the full softmax. ``None``, or at least
-        ``n_classes - 1``: the full softmax.
+        predictions always use the full softmax. ``fit`` runs ``max_iter``
+        epochs (or stops early) without a stopping rule: ``convergence_``
+        says it did not converge, and no ``ConvergenceWarning`` is raised.
+        ``None``, or at least ``n_classes - 1``: the full softmax.
     sampler : {'uniform', 'log_uniform', 'frequency'}, default='uniform'
         The sampled classes' distribution: uniform over the classes; Zipf-like in
         the class index (``log_uniform``, for classes sorted by decreasing
@@ -622,7 +624,7 @@ class SoftmaxRegressionClassifier(
         coef, intercept, n_iter = _xp.to_device(
             (*layout.unpack(result.x, dtype), n_iter), xp, device
         )
-        stopped = result.message == _stochastic.STOPPED_EARLY or (
+        stopped = result.message in (_stochastic.STOPPED_EARLY, NO_RULE) or (
             callbacks is not None and callbacks.stopped
         )
         if not (result.converged or stopped):

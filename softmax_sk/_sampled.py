@@ -50,6 +50,9 @@ from ._solvers._base import SolverResult
 from ._stochastic import STOPPED_EARLY, rows_of
 
 SAMPLERS = ("log_uniform", "uniform", "frequency")
+# The message of a sampled fit that ran its max_iter epochs: it checks no stopping rule,
+# so convergence_["converged"] is False, and there is no ConvergenceWarning to heed.
+NO_RULE = "ran max_iter epochs (sampled softmax: no stopping rule is checked)"
 # A coefficient's step before its gradients add up is PRIOR_STEP / n_dof in units of the
 # calibrated curvature P (see above): a rare class's first step then moves its logit on
 # its own row by about PRIOR_STEP, whatever the number of features (the diagonal P
@@ -234,11 +237,12 @@ def fit(
     stop_early=None,
 ):
     """``fit(solver="sgd", n_sampled_classes=m)``: ``max_iter`` sampled passes (or fewer,
-    with early stopping). There is no gradient check: the full gradient costs
-    what sampling saves. Returns ``(SolverResult, state)``."""
+    with early stopping). There is no stopping rule (``NO_RULE``: not converged, and no
+    ``ConvergenceWarning``): the full gradient costs what sampling saves. Returns
+    ``(SolverResult, state)``."""
     X = rows_of(X)
     state = init_state(state, layout)
-    w, message = w0, "ran max_iter epochs (sampled softmax: no gradient check)"
+    w, message = w0, NO_RULE
     epoch = 0
     for epoch in range(1, max_iter + 1):
         w, state = sampled_pass(
@@ -250,4 +254,4 @@ def fit(
         if stop_early is not None and stop_early(w):
             message = STOPPED_EARLY
             break
-    return SolverResult(w, epoch, True, float("nan"), message), state
+    return SolverResult(w, epoch, False, float("nan"), message), state

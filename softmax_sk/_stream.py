@@ -106,6 +106,12 @@ def fit_sgd(est, data, layout, penalty, x0, *, labels, scales, n_threads):
     stop_early = None
     if est.early_stopping:
         train, val = _split(est, labels)
+        if not np.sum(data.weights[train]) > 0:
+            raise ValueError(
+                "early_stopping held out every row of positive weight (validation_fraction="
+                f"{est.validation_fraction}), leaving none to train on: pass more rows of "
+                "positive weight, or set early_stopping=False."
+            )
         held_out = data.take(val)
         stop_early = _NoImprovement(
             layout, held_out, labels[val], float(est.tol), est.n_iter_no_change
@@ -126,6 +132,7 @@ def fit_sgd(est, data, layout, penalty, x0, *, labels, scales, n_threads):
             sampler=est.sampler, max_iter=int(est.max_iter), verbose=int(est.verbose),
             stop_early=stop_early,
         )  # fmt: skip
+        _check_finite(result.x, data.X.dtype, est)
         return result, state._replace(seen=seen)
     result, state = _stochastic.fit(
         data,
@@ -143,7 +150,22 @@ def fit_sgd(est, data, layout, penalty, x0, *, labels, scales, n_threads):
         stop_early=stop_early,
         target=est._target(),
     )
+    _check_finite(result.x, data.X.dtype, est)
     return result, state._replace(seen=seen)
+
+
+def _check_finite(w, dtype, est):
+    """Raise where the steps diverged (coefficients not finite in ``dtype``): the model
+    is assigned only after this, so it stays as it was."""
+    with np.errstate(over="ignore"):
+        if np.isfinite(np.asarray(w, dtype=dtype)).all():
+            return
+    raise ValueError(
+        f"solver='sgd' diverged: its steps left coefficients that are not finite in "
+        f"{np.dtype(dtype)} (eta0={est.eta0!r}, learning_rate={est.learning_rate!r}). "
+        "Start again with a smaller eta0 (or eta0='auto'), or scale the features; the "
+        "model is left as it was."
+    )
 
 
 def _warm_sampled(est, layout, x0, state, weight):
@@ -284,12 +306,14 @@ def partial_fit(est, X, y, classes, sample_weight, *, checks):
             penalty=penalty, batch_size=batch_size, shuffle=shuffle,
             n_sampled=int(est.n_sampled_classes), sampler=est.sampler,
         )  # fmt: skip
+        _check_finite(w, X.dtype, est)
         return all_classes, layout.unpack(w, X.dtype), state
     incoming = w
     w, state, value = _stochastic.one_pass(
         data, layout, w, state, penalty=penalty, batch_size=batch_size,
         shuffle=shuffle, n_threads=threads(est, X, layout),
     )  # fmt: skip
+    _check_finite(w, X.dtype, est)
     if np.count_nonzero(weights) >= DIVERGED_ROWS:
         _warn_if_diverging(value, penalty, incoming, K, state.eta)
     return all_classes, layout.unpack(w, X.dtype), state

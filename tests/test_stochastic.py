@@ -392,6 +392,67 @@ def test_early_stopping_adds_offsets_to_overflowing_logits_at_their_scale():
     assert stop.best == 1.0
 
 
+@pytest.mark.parametrize("n_sampled", [None, 3])
+def test_early_stopping_refuses_to_hold_out_every_row_of_positive_weight(n_sampled):
+    """The weight of all rows is positive, of the training rows zero: the fit used to run
+    on nothing (NaN gradients, a zero model; the sampled softmax called it converged)."""
+    from sklearn.model_selection import ShuffleSplit
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(10, 2)), np.arange(10) % (2 if n_sampled is None else 5)
+    # the plain split _stream._split takes where a class is too small to stratify
+    _, val = next(ShuffleSplit(test_size=0.1, random_state=0).split(X))
+    weights = np.zeros(10)
+    weights[val] = 1.0
+    clf = SoftmaxRegressionClassifier(
+        solver="sgd", early_stopping=True, random_state=0, n_sampled_classes=n_sampled
+    ).fit(X, y)
+    before = clf.coef_.copy()
+    with pytest.raises(ValueError, match="held out every row of positive weight"):
+        clf.fit(X, y, sample_weight=weights)
+    np.testing.assert_array_equal(clf.coef_, before)
+
+
+def test_diverging_steps_raise_and_leave_the_model():
+    """Steps of eta0=1e50 (1e300 in fit) overflow: the call raises instead of storing NaN
+    coefficients (whose probabilities were a uniform 1/K, hiding it), and the model and
+    its optimizer state stay as they were. (The sampled softmax's AdaGrad steps and
+    proximal penalty keep such steps finite.)"""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(300, 4)), rng.integers(0, 3, 300)
+    stream = SoftmaxRegressionClassifier(solver="sgd", random_state=0, eta0=1e50)
+    calls = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numpy's overflow and the divergence warning
+        with pytest.raises(ValueError, match="diverged"):
+            for rows in np.array_split(np.arange(300), 5):
+                stream.partial_fit(X[rows], y[rows], classes=[0, 1, 2])
+                coef, intercept = stream.coef_.copy(), stream.intercept_.copy()
+                state, calls = stream.optimizer_state_, calls + 1
+        assert calls >= 1  # else the model below is the unfitted one
+        np.testing.assert_array_equal(stream.coef_, coef)
+        np.testing.assert_array_equal(stream.intercept_, intercept)
+        assert stream.optimizer_state_ is state
+        fitted = SoftmaxRegressionClassifier(solver="sgd", random_state=0).fit(X, y)
+        before = fitted.coef_.copy()
+        fitted.set_params(learning_rate="constant", eta0=1e300, max_iter=5)
+        with pytest.raises(ValueError, match="diverged"):
+            fitted.fit(X, y)
+    np.testing.assert_array_equal(fitted.coef_, before)
+
+
+def test_a_sampled_fit_says_it_checked_no_stopping_rule():
+    """The sampled softmax runs max_iter epochs without a stopping rule: not "converged",
+    and no ConvergenceWarning (there is no rule to miss)."""
+    X, y = make_problem(5, n_samples=300)
+    clf = SoftmaxRegressionClassifier(solver="sgd", n_sampled_classes=1, max_iter=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf.fit(X, y)
+    assert clf.convergence_["converged"] is False
+    assert "no stopping rule" in clf.convergence_["message"]
+
+
 @pytest.mark.parametrize("kind", ["label_smoothing", "y_proba", "offset"])
 def test_sgd_fits_the_batch_optimum_of_every_target(kind, rng):
     """The stochastic steps use the data term's rows: smoothing, distributions, offsets."""
