@@ -197,7 +197,8 @@ class SoftmaxRegressionClassifier(
     eta0 : float or 'auto', default='auto'
         Initial step: in units of the Hessian diagonal for the full softmax
         (``'auto'``: 0.1), AdaGrad's step for the sampled softmax (``'auto'``:
-        1.0). A ``partial_fit`` call moves ``eta0`` times its minibatches' worth
+        1.0). A full-softmax ``partial_fit`` call moves about ``eta0`` times
+        the square root of its share of the weight seen times its minibatches
         (at most 12): a stream of calls of a few hundred rows, one or two
         minibatches each at the default ``batch_size``, moves slowly; a larger
         ``eta0`` or a smaller ``batch_size`` speeds it up.
