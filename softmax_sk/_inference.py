@@ -357,7 +357,7 @@ def infer(
         )
     blocks = _blocks(X, y, sample_weight, codes, n_params)
     labels = list(classes.tolist())
-    detect_separation(blocks, n_classes, free, fit_intercept, names, labels)
+    checked = detect_separation(blocks, n_classes, free, fit_intercept, names, labels)
 
     B = layout.reference_params(coef, intercept, base)
     moved = np.zeros(n_params)
@@ -381,8 +381,10 @@ def infer(
         B[:, free] += step.reshape(free.size, -1).T  # the last, tiny step is kept too
         moved += step
         steps += 1
-        if size <= _STEP_DONE or it == _MAX_NEWTON:
+        if size <= _STEP_DONE:
             break
+    else:
+        raise ValueError(_unsettled_message(step, se, names, size, checked))
     params = B[:, free]
     if cov_type != "nonrobust":
         cov = _sandwich(cov, blocks, B, free, fit_intercept, cov_type, sample_weight.sum())
@@ -403,6 +405,25 @@ def infer(
         refinement=(steps, float(np.max(np.abs(moved) / se))),
         margeff_args=(blocks, B, free, fit_intercept, X.shape[1]),
         n_groups=None if codes is None else int(np.unique(codes[sample_weight > 0]).size),
+    )
+
+
+def _unsettled_message(step, se, names, size, checked):
+    """Why Newton's steps from the fit did not settle at the likelihood's maximum."""
+    feature = names[int(np.argmax(np.abs(step) / se)) % len(names)]
+    why = (
+        "The linear program that detects separation was skipped: with 2 x n_samples x "
+        f"(n_classes - 1) x n_params above {_MAX_LP_NONZEROS:,} nonzeros it is too large. "
+        if not checked
+        else ""
+    )
+    return (
+        f"The maximum of the likelihood was not reached: {_MAX_NEWTON + 1} Newton steps from "
+        f"the fitted coefficients still move them, the last by {size:.3g} standard errors "
+        f"(most along {feature!r}). Coefficients that keep growing are what (quasi-)complete "
+        f"separation does, where no maximum-likelihood estimate exists. {why}Look for a "
+        "feature that is (nearly) constant within some classes, or that alone tells a class "
+        "apart, and drop or merge it before asking for standard errors."
     )
 
 
@@ -453,6 +474,14 @@ def _singular_message(condition):
 def _sandwich(bread, blocks, B, free, fit_intercept, cov_type, nobs):
     """Robust covariance ``bread @ meat @ bread`` with statsmodels' small-sample factors."""
     k = bread.shape[0]
+    if cov_type in ("HC1", "cluster") and not nobs > k:
+        raise ValueError(
+            f"cov_type={cov_type!r} corrects by {'nobs' if cov_type == 'HC1' else '(nobs - 1)'} "
+            "/ (nobs - n_params), with nobs the sum "
+            f"of the sample weights (frequency weights: each counts observations), here "
+            f"{nobs:g}, not above the {k} parameters. Pass weights that count observations "
+            "(normalised weights sum to 1), or use cov_type='HC0'."
+        )
     if cov_type == "cluster":
         n_groups = int(max(b.groups.max() for b in blocks)) + 1
         sums = np.zeros((n_groups, k))

@@ -68,6 +68,13 @@ def check_y_proba(y_proba, n_samples):
             "if the rows are counts or unnormalised scores."
         )
     Y = Y / sums[:, None]
+    held = np.flatnonzero(Y.sum(axis=0) > 0)
+    if held.size < 2:
+        raise ValueError(
+            f"y_proba puts all its probability on one class (column "
+            f"{int(held[0]) if columns is None else list(columns)[held[0]]!r}): softmax "
+            "regression needs samples of at least 2 classes, as with labels."
+        )
     if columns is None:
         return np.arange(Y.shape[1]), Y
     classes = np.asarray(columns)

@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy.special import softmax
 from sklearn.datasets import load_iris
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -225,6 +226,23 @@ def test_sparse_and_float32_input(anes):
     assert_rel(res.bse, r.bse, 1e-5)
 
 
+@pytest.mark.parametrize("cov_type", ["HC1", "cluster"])
+def test_small_sample_corrections_refuse_weights_that_count_no_more_than_the_parameters(
+    cov_type,
+):
+    """HC1 and cluster covariances scale by nobs / (nobs - k) and (nobs - 1) / (nobs - k),
+    nobs the weights' sum: normalised weights (sum 1, 6 parameters) made the cluster
+    standard errors 9e-10 (p = 0) and HC1 a 'singular' error; HC0 stays available."""
+    rng = np.random.default_rng(4)
+    X, y = rng.normal(size=(200, 2)), rng.integers(0, 3, 200)
+    weights = np.full(200, 1 / 200)
+    clf = SoftmaxRegressionClassifier(C=np.inf, tol=1e-10).fit(X, y, sample_weight=weights)
+    groups = {"groups": np.arange(200) // 10} if cov_type == "cluster" else {}
+    with pytest.raises(ValueError, match=r"sum of the sample weights.*here 1, not above the 6"):
+        clf.inference(X, y, weights, cov_type=cov_type, **groups)
+    assert np.all(clf.inference(X, y, weights, cov_type="HC0").bse > 1)
+
+
 def test_iris_separation_is_a_clear_error():
     X, y = load_iris(return_X_y=True)
     with warnings.catch_warnings():
@@ -245,6 +263,27 @@ def test_separation_without_the_linear_program_is_still_refused(monkeypatch):
             clf = SoftmaxRegressionClassifier(C=np.inf, tol=1e-10, max_iter=max_iter).fit(X, y)
         with pytest.raises(ValueError, match="singular|not at the maximum"):
             clf.inference(X, y)
+
+
+def test_quasi_separation_by_a_dummy_without_the_linear_program_is_refused(monkeypatch):
+    """A dummy that is 1 only on some rows of one class (quasi-separation): beyond
+    _MAX_LP_NONZEROS the program is skipped, the information matrix stays regular and the
+    fit is near its (non-existent) optimum, but Newton's steps never settle: refused,
+    naming the dummy (it used to return p = 0.998 with a standard error of 7,727)."""
+    rng = np.random.default_rng(0)
+    n, d, K = 3000, 4, 4
+    X = rng.normal(size=(n, d))
+    P = softmax(X @ rng.normal(size=(d, K)) * 0.5, axis=1)
+    y = (P.cumsum(axis=1) > rng.random((n, 1))).argmax(axis=1)
+    dummy = np.zeros(n)
+    dummy[np.flatnonzero(y == K - 1)[:20]] = 1.0
+    X = np.column_stack([X, dummy])
+    clf = SoftmaxRegressionClassifier(C=np.inf, tol=1e-8, max_iter=500).fit(X, y)
+    with pytest.raises(ValueError, match=r"separated.*\['x4'\]"):
+        clf.inference(X, y)  # the program finds it
+    monkeypatch.setattr(_inference, "_MAX_LP_NONZEROS", 0)
+    with pytest.raises(ValueError, match=r"not reached.*'x4'.*separation.*skipped"):
+        clf.inference(X, y)
 
 
 def test_quasi_separation_in_two_classes():
