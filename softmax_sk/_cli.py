@@ -93,8 +93,18 @@ def _fit(args):
     )
     from ._cli_model import save_model
     from ._estimator import SoftmaxRegressionClassifier
+    from ._solvers import SOLVERS
 
     need("skops.io")  # before a long fit, not after it
+    penalised_l1 = args.l1_ratio > 0 and math.isfinite(args.C)
+    if penalised_l1 and args.solver != "auto" and not SOLVERS[args.solver].handles_l1:
+        able = ", ".join(name for name, entry in SOLVERS.items() if entry.handles_l1)
+        raise UserError(
+            f"--solver {args.solver} handles only the L2 penalty, but --l1-ratio is "
+            f"{args.l1_ratio:g}",
+            f"use --solver auto or one of {able} (or --l1-ratio 0)",
+            code=2,
+        )
     folder = Path(args.model).resolve().parent
     if not folder.is_dir():
         raise UserError(
@@ -237,7 +247,7 @@ def _evaluate(args):
     width = max(len(str(c)) for c in labels + ["class"])
     print(f"\n{'class':>{width}s} {'precision':>9s} {'recall':>9s} {'support':>8s}")
     for c, p, r, s in zip(labels, precision, recall, support, strict=True):
-        print(f"{str(c):>{width}s} {p:9.4f} {r:9.4f} {s:8d}")
+        print(f"{str(c):>{width}s} {p:9.4f} {r:9.4f} {int(s):8d}")
     matrix = np.asarray(report["confusion_matrix"])
     cell = max(len(str(matrix.max())), *(len(str(c)) for c in labels))
     print("\nconfusion matrix (rows: true class, columns: predicted class)")
@@ -283,6 +293,17 @@ def _number(kind, low, high, low_open=False):
     return parse
 
 
+def _threads(text):
+    """An argparse type for ``--n-jobs``: a nonzero integer (negative: all CPUs but some)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value == 0:
+        raise argparse.ArgumentTypeError("0 threads: give a count, or -1 for all CPUs")
+    return value
+
+
 def _parser():
     from ._solvers import SOLVERS
 
@@ -318,7 +339,7 @@ def _parser():
     fit.add_argument("--max-iter", type=_number(int, 0, math.inf), default=100)
     fit.add_argument("--tol", type=_number(float, 0, math.inf), default=1e-4)
     fit.add_argument("--class-weight", choices=["balanced"], default=None)
-    fit.add_argument("--n-jobs", type=int, default=None, help="threads (-1: all CPUs)")
+    fit.add_argument("--n-jobs", type=_threads, default=None, help="threads (-1: all CPUs)")
     fit.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,

@@ -185,6 +185,8 @@ def predict(est, method, X):
 
 
 def _call(x, est, method):
+    if x.shape[0] == 0:  # a chunk emptied by a filter: no rows to validate, an empty result
+        return getattr(est, method)(np.zeros((1, x.shape[1]), dtype=x.dtype))[:0]
     return getattr(est, method)(x)
 
 

@@ -86,13 +86,18 @@ def _label_kind(classes):
     """``"int"`` or ``"str"``: how the ``label`` output holds ``classes_``.
 
     Integer and boolean classes become int64, as do floating-point classes with
-    integral values (skl2onnx's own rule for labels); string classes stay strings.
+    integral values (skl2onnx's own rule for labels), if int64 holds them; string
+    classes stay strings.
     """
     kind = classes.dtype.kind
-    if kind in "iub":
-        return "int"
-    if kind == "f" and np.array_equal(classes, np.round(classes)):
-        return "int"
+    if kind in "iub" or (kind == "f" and np.array_equal(classes, np.round(classes))):
+        if -(2**63) <= int(classes.min()) and int(classes.max()) < 2**63:
+            return "int"
+        raise NotImplementedError(
+            f"ONNX integer labels are int64, and the classes {classes.tolist()!r} (dtype "
+            f"{classes.dtype}) reach beyond it (|label| >= 2**63). Refit with labels within "
+            "int64, or with string labels."
+        )
     if kind == "U" or (kind == "O" and all(isinstance(c, str) for c in classes)):
         return "str"
     raise NotImplementedError(

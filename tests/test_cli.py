@@ -248,13 +248,38 @@ def test_user_mistakes_give_a_message_and_an_exit_code(model_file, tmp_path, cap
 
 
 @pytest.mark.parametrize(
-    "option", [["--C", "0"], ["--C", "-1"], ["--l1-ratio", "2"], ["--max-iter", "x"]]
+    "option",
+    [["--C", "0"], ["--C", "-1"], ["--l1-ratio", "2"], ["--max-iter", "x"], ["--n-jobs", "0"]],
 )
 def test_bad_options_exit_2(option, files, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         fit(files / "train.csv", tmp_path / "m.skops", *option)
     assert exit_.value.code == 2
     assert option[0] in capsys.readouterr().err
+
+
+def test_a_solver_without_l1_for_an_l1_penalty_is_an_option_mistake(files, tmp_path, capsys):
+    model = tmp_path / "m.skops"
+    assert fit(files / "train.csv", model, "--solver", "lbfgs", "--l1-ratio", "0.5") == 2
+    err = capsys.readouterr().err
+    assert "--solver lbfgs handles only the L2 penalty" in err and "owlqn" in err
+    assert not model.exists()
+    assert (
+        fit(files / "train.csv", model, "--solver", "lbfgs", "--C", "inf", "--l1-ratio", "1") == 0
+    )
+
+
+def test_evaluate_reports_a_file_where_every_prediction_is_wrong(tmp_path, capsys):
+    """No true positive: scikit-learn returns the support as floats, which the text
+    report printed as integers and died on."""
+    (tmp_path / "train.csv").write_text("x,y\n0,a\n0.1,a\n0.2,a\n1,b\n1.1,b\n1.2,b\n")
+    (tmp_path / "test.csv").write_text("x,y\n0,b\n1,a\n")
+    model = tmp_path / "m.skops"
+    assert main(["fit", str(tmp_path / "train.csv"), "--target", "y", "--model", str(model)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(model), str(tmp_path / "test.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy  0.000000" in out and "confusion matrix" in out
 
 
 def test_a_missing_extra_is_named_before_fitting(files, tmp_path, monkeypatch, capsys):

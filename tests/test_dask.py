@@ -190,6 +190,24 @@ def test_predictions_are_lazy_and_equal(client, sparse):
             np.testing.assert_allclose(lazy.compute(), expected, rtol=1e-12, atol=1e-14)
 
 
+def test_predictions_on_a_chunk_emptied_by_a_filter(client):
+    """A boolean filter can leave a row chunk empty: fit skipped it, and predictions
+    validated it as a zero-row X (an error); now it gives an empty result."""
+    X, y, w = make_data()
+    est = SoftmaxRegressionClassifier().fit(X, y, w)
+    dX = da.from_array(X, chunks=(X.shape[0] // 2, -1))
+    keep = np.arange(X.shape[0]) >= X.shape[0] // 2  # empties the first chunk
+    filtered = dX[da.from_array(keep, chunks=dX.chunks[0])]
+    for method in ("predict", "predict_proba", "predict_log_proba", "decision_function"):
+        expected = getattr(est, method)(X[keep])
+        got = getattr(est, method)(filtered).compute()
+        assert got.shape == expected.shape and got.dtype == expected.dtype, method
+        if method == "predict":
+            np.testing.assert_array_equal(got, expected)
+        else:
+            np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
+
+
 def test_bad_dask_input(client):
     X, y, w = make_data()
     dX, dy, dw = to_dask(X, y, w, sparse=False)

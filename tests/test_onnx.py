@@ -134,6 +134,20 @@ def test_boolean_and_float_labels(to_onnx, kind):
     np.testing.assert_array_equal(out["label"], clf.predict(X).astype(np.int64))
 
 
+def test_integer_labels_beyond_int64_are_refused(to_onnx):
+    """The label output is int64: uint64 labels from 2**63 wrapped around to negative
+    numbers; they are refused, naming the fix. (Float labels that large are not integral
+    to scikit-learn: a classifier refuses them as continuous.)"""
+    labels = np.array([0, 1], dtype=np.uint64) + np.uint64(2**63)
+    X, y = make_problem(2, n_samples=100, n_features=8)
+    clf = SoftmaxRegressionClassifier().fit(X.astype(np.float32), labels[y])
+    with pytest.raises(NotImplementedError, match=r"int64.*string labels"):
+        to_onnx(clf, X[:1].astype(np.float32), options={"zipmap": False})
+    largest = SoftmaxRegressionClassifier().fit(X, np.array([0, 2**63 - 1])[y])
+    out = _run(to_onnx(largest, X[:1], options={"zipmap": False}), X)
+    np.testing.assert_array_equal(out["label"], largest.predict(X))
+
+
 def test_clear_import_error(monkeypatch):
     """Without skl2onnx, importing softmax_sk.onnx says which extra to install."""
     monkeypatch.setitem(sys.modules, "skl2onnx", None)
