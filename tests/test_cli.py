@@ -203,8 +203,8 @@ def _bad_inputs(root, model_file):
         ),
         (
             fitting + [ok, "--target", "species", "--solver", "lbfgs", "--l1-ratio", "1"],
-            1,
-            ["fit failed", "solver"],
+            2,
+            ["--solver lbfgs", "L2 penalty"],
         ),
         (
             ["predict", model, str(root / "no_colour.csv"), "--out", str(root / "p.csv")],
