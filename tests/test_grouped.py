@@ -5,6 +5,8 @@ the optimality (KKT) conditions at the fit, scipy's SLSQP on the epigraph
 formulation, and the closed form of the ``C`` where the first feature enters.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -133,6 +135,47 @@ def _slsqp_grouped(X, y, C, l1_ratio):
     assert res.success, res.message
     W, b, _ = unpack(res.x)
     return W, b
+
+
+def test_proxqn_keeps_its_step_where_the_bound_is_rounding():
+    """PANOC halved its step whenever the smooth part's quadratic bound failed, which
+    rounding alone does once steps are tiny; the step then fell to 1e-17 and stalled:
+    at tol=1e-10 two dropped columns stayed 4.7e-12 and 3.5e-12 (proxnewton: exact 0),
+    and in float32 with weights of 1e-8..1e8 the objective ended 1.69 (relative) above
+    scikit-learn's optimum while claiming 7.8e-4."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(100, 8))
+    W = np.zeros((3, 8))
+    W[:, :3] = rng.normal(size=(3, 3)) * 2
+    y = np.argmax(X @ W.T + rng.gumbel(size=(100, 3)), axis=1)
+    kw = {"C": 0.3, "l1_type": "grouped", "l1_ratio": 1.0, "tol": 1e-10, "max_iter": 10000}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tol=1e-10 is below rounding: flat, not converged
+        qn = SoftmaxRegressionClassifier(solver="proxqn", **kw).fit(X, y)
+    newton = SoftmaxRegressionClassifier(solver="proxnewton", **kw).fit(X, y)
+    dropped = np.linalg.norm(newton.coef_, axis=0) == 0
+    assert dropped.sum() == 2
+    np.testing.assert_array_equal(np.linalg.norm(qn.coef_, axis=0) == 0, dropped)
+
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(200, 10))
+    W = np.zeros((3, 10))
+    W[:, :3] = rng.normal(size=(3, 3)) * 2
+    y = np.argmax(X @ W.T + rng.gumbel(size=(200, 3)), axis=1)
+    weights = 10.0 ** rng.uniform(-8, 8, 200)
+    ref = LogisticRegression(C=1.0, tol=1e-10, max_iter=10000).fit(X, y, sample_weight=weights)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # float32 ends flat to rounding, with a warning
+        fit = SoftmaxRegressionClassifier(solver="proxqn", tol=1e-6, max_iter=10000).fit(
+            X.astype(np.float32), y, sample_weight=weights.astype(np.float32)
+        )
+    f, _, _ = reference_objective(
+        fit.coef_.astype(np.float64), fit.intercept_, X, y, weights, 1.0, 0.0
+    )
+    f_ref, _, _ = reference_objective(ref.coef_, ref.intercept_, X, y, weights, 1.0, 0.0)
+    assert (f - f_ref) / f_ref < 1e-3
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])

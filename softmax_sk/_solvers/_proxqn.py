@@ -9,7 +9,8 @@ efficient algorithm for nonlinear model predictive control", IEEE CDC 2017):
 * the forward-backward step ``xb = prox(x - gamma D^-1 g, gamma D^-1)`` in the
   metric ``D / gamma``, with ``D`` the Hessian's diagonal at 0 (constant on each
   group, so the prox stays in closed form); ``gamma`` is halved until the smooth
-  part's quadratic upper bound holds at ``xb`` (then ``F(xb)`` decreases);
+  part's quadratic upper bound holds at ``xb`` (then ``F(xb)`` decreases), or until
+  the bound and the step's change are both within rounding, which no halving mends;
 * its residual ``r = D (x - xb) / gamma`` is zero exactly at a minimiser; an
   L-BFGS model of the map ``x -> r`` (pairs ``(dx, dr)``, initial inverse
   ``s^T y / y^T D^-1 y * D^-1`` as in ``_lbfgs``) gives a direction ``d``;
@@ -61,7 +62,7 @@ _HALVINGS_NEWTON = 60
 def proxqn(obj, x0, *, tol, max_iter, verbose=0, target=None, on_iteration=None):
     monitor = Monitor("proxqn", tol, verbose, target, on_iteration)
     diagonal = obj.preconditioner()
-    gamma = 1.0
+    gamma, eps = 1.0, obj.eps
     pairs = deque(maxlen=_MEMORY)
 
     def forward_backward(x, f, g):
@@ -73,7 +74,10 @@ def proxqn(obj, x0, *, tol, max_iter, verbose=0, target=None, on_iteration=None)
             dx = xb - x
             quadratic = float(dx @ (diagonal * dx)) / (2 * gamma)
             fb, gb = obj.fun_grad(xb)
-            if fb <= f + float(g @ dx) + (1 - _BETA) * quadratic or not dx.any():
+            bound = f + float(g @ dx) + (1 - _BETA) * quadratic
+            # where the step's change and the bound's are both below rounding the test
+            # cannot fail for curvature: halving then would only shrink gamma to nothing
+            if fb <= bound or not dx.any() or (is_flat(fb, f, eps) and is_flat(bound, f, eps)):
                 break
             gamma /= 2
             pairs.clear()
