@@ -68,12 +68,26 @@ def _namespace(x):
     return array_namespace(x)
 
 
+def _logits(z, xp):
+    """``z`` as an array of ``xp`` whose differences are exact: booleans and integers
+    (whose subtraction fails or wraps around) as float64."""
+    z = xp.asarray(z)
+    if xp.isdtype(z.dtype, ("bool", "integral")):
+        z = xp.astype(z, xp.float64)
+    return z
+
+
 def _shifted(z, axis, xp):
     """``(z - m, m)`` with ``m`` the maximum along ``axis`` (kept as a dimension).
 
     A row whose maximum is not finite (``-inf`` everywhere, say) is shifted by 0
-    instead, so that no ``inf - inf`` appears.
+    instead, so that no ``inf - inf`` appears; so is an empty one (a sum of no
+    terms: its log is ``-inf``).
     """
+    if z.shape[axis] == 0:
+        shape = list(z.shape)
+        shape[axis] = 1
+        return z, xp.zeros(tuple(shape), dtype=z.dtype)
     m = xp.max(z, axis=axis, keepdims=True)
     m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
     with np.errstate(over="ignore"):  # 1e308 - (-1e308) overflows to -inf: exp -> 0
@@ -86,7 +100,8 @@ def logsumexp(z, axis=-1):
     Parameters
     ----------
     z : array of shape (..., n_classes)
-        Logits. Any finite values, however large or small.
+        Logits. Any finite values, however large or small (booleans and
+        integers are read as float64).
     axis : int, default=-1
         Axis to reduce.
 
@@ -103,9 +118,10 @@ def logsumexp(z, axis=-1):
     1000.6931471805599
     """
     xp = _namespace(z)
-    z = xp.asarray(z)
+    z = _logits(z, xp)
     shifted, m = _shifted(z, axis, xp)
-    lse = xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True)) + m
+    with np.errstate(divide="ignore"):  # an empty sum's log: -inf
+        lse = xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True)) + m
     return xp.squeeze(lse, axis=axis)
 
 
@@ -136,9 +152,10 @@ def log_softmax(z, axis=-1):
     array([-800.,    0.])
     """
     xp = _namespace(z)
-    z = xp.asarray(z)
+    z = _logits(z, xp)
     shifted, _ = _shifted(z, axis, xp)
-    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+    with np.errstate(divide="ignore"):  # an empty sum's log: -inf (of no entries)
+        return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
 
 
 def softmax(z, axis=-1):
@@ -165,7 +182,7 @@ def softmax(z, axis=-1):
            [0.5, 0.5]])
     """
     xp = _namespace(z)
-    z = xp.asarray(z)
+    z = _logits(z, xp)
     shifted, _ = _shifted(z, axis, xp)
     e = xp.exp(shifted)
     return e / xp.sum(e, axis=axis, keepdims=True)

@@ -26,6 +26,26 @@ def test_axis_argument():
     np.testing.assert_allclose(logsumexp(z, axis=0), scipy.special.logsumexp(z, axis=0))
 
 
+def test_empty_reductions_and_integer_or_boolean_logits_as_scipy():
+    """An empty axis used to fail in np.max ('zero-size array'), and boolean logits in
+    the subtraction; scipy's logsumexp gives -inf for an empty sum and reads booleans
+    and integers as numbers."""
+    import warnings
+
+    special = scipy.special
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no divide-by-zero warning for the empty sums
+        for z, axis in [(np.empty(0), -1), (np.empty((3, 0)), -1), (np.empty((0, 3)), 0)]:
+            np.testing.assert_array_equal(logsumexp(z, axis), special.logsumexp(z, axis=axis))
+            assert softmax(z, axis).shape == log_softmax(z, axis).shape == z.shape
+    for z in [np.array([[True, False, True]]), np.array([[1, 2, 3], [-4, 0, 2**40]])]:
+        as_float = z.astype(np.float64)
+        np.testing.assert_allclose(logsumexp(z), special.logsumexp(as_float, axis=-1))
+        np.testing.assert_allclose(softmax(z), special.softmax(as_float, axis=-1))
+        np.testing.assert_allclose(log_softmax(z), special.log_softmax(as_float, axis=-1))
+        assert logsumexp(z).dtype == np.float64
+
+
 @pytest.mark.parametrize("scale", [1e300, -1e300, 1e-300, 1e308])
 def test_extreme_logits_give_finite_normalised_output(scale):
     z = np.array([[1.0, -1.0, 0.5], [0.0, 0.0, 0.0], [1.0, 1.0, -1.0]]) * scale
