@@ -179,12 +179,13 @@ class SoftmaxRegressionClassifier(
         unless class weights differ between classes.
     batch_size : int or 'auto', default='auto'
         Rows per stochastic step (``'sgd'``, ``partial_fit``); ``'auto'``: for
-        the full softmax without an L1 term, about an eighth of the rows and at
-        least two per class (``fit``) or five times the square root of the
-        call's rows (``partial_fit``), within [256, 4096] and at very many
+        the full softmax, about an eighth of the rows and at least two per
+        class (``fit``) or, without an L1 term, five times the square root of
+        the call's rows (``partial_fit``), within [256, 4096] and at very many
         classes at most 256 MiB of float64 rows x classes, in equal batches;
-        otherwise 256 (all rows when fewer). The batch solvers ignore
-        this parameter and the six after it.
+        otherwise (the sampled softmax, ``partial_fit`` with an L1 term) 256
+        (all rows when fewer). The batch solvers ignore this parameter and the
+        eight after it.
     learning_rate : {'adaptive', 'constant'}, default='adaptive'
         ``'adaptive'``: ``fit(solver='sgd')`` ends an epoch with a line step
         along its displacement (no L1 term), undoes one that raised the

@@ -15,7 +15,12 @@ biased for a non-uniform ``Q`` (``tests/test_sampled.py`` checks both by
 enumerating every sample at K=6). The step reads and writes only the
 candidates' columns of the coefficients and of the optimizer state, so its
 work and memory are proportional to the candidates, not to the number of
-classes K.
+classes K; a pass (a ``partial_fit`` call) also copies the coefficients and the
+state and catches every class's penalty up once (in column blocks), O(K d).
+A minibatch's gradient (its rows' weighted mean) is scaled by its weight
+against the pass's mean row weight: the weighted objective's gradient in
+expectation, where the mean alone gave a batch of weight 1e-6 the pull of one
+of weight 1.
 
 The optimizer is AdaGrad per coefficient, whose squared-gradient sum starts,
 in place of a constant, from a calibrated model's curvature: coefficient
@@ -59,6 +64,9 @@ NO_RULE = "ran max_iter epochs (sampled softmax: no stopping rule is checked)"
 # misjudges a one-row curvature by up to n_dof). Chosen by benchmarks/probe_sampled.py at
 # d=128 and d=16 (benchmarks/results/notes.md): 2-3 times more overshoots.
 PRIOR_STEP = 4.0
+# The pass's closing penalty catch-up (every class) works on this many bytes of columns at
+# a time: its step arrays are of the columns it updates, not of all K.
+_CATCH_UP_BYTES = 2**22
 
 
 def applies(n_sampled, layout):
@@ -153,6 +161,10 @@ def _pass(X, y_idx, weights, layout, w, state, penalty, batch_size, shuffle, n_s
     f = np.clip(counts / counts.sum(), low, 1.0 - low)
     curvature = _feature_squares(X, weights, layout), f * (1 - f)
     order = rng.permutation(n) if shuffle else np.arange(n)
+    # a minibatch's gradient is its rows' weighted mean times their weight against the
+    # pass's mean row weight: the weighted objective's gradient in expectation (the mean
+    # alone would give a batch of weight 1e-6 the pull of one of weight 1)
+    mean_weight = float(np.sum(weights, dtype=np.float64)) / n
     W = w.reshape(layout.n_dof, layout.k).copy()
     acc, last = state.accumulator.copy(), state.last_step.copy()
     t = state.n_steps
@@ -160,7 +172,8 @@ def _pass(X, y_idx, weights, layout, w, state, penalty, batch_size, shuffle, n_s
     for a in range(0, n, batch_size):
         rows = np.sort(order[a : a + batch_size])
         s = weights[rows].astype(np.float64)
-        if not s.sum() > 0:
+        total = s.sum()
+        if not total > 0:
             continue
         cols, own, times = candidates(y_idx[rows], draw(rng, cdf, n_sampled))
         _catch_up(W, acc, curvature, last, cols, t, nf, state.eta, penalty)
@@ -169,12 +182,15 @@ def _pass(X, y_idx, weights, layout, w, state, penalty, batch_size, shuffle, n_s
         coef = W[:nf, cols].astype(X.dtype)
         intercept = W[nf, cols].astype(X.dtype) if layout.fit_intercept else None
         _, g = _blocks.sampled_loss_gradient(block, coef, intercept, log_q[cols], times)
-        g = np.asarray(g, dtype=np.float64)
+        g = np.asarray(g, dtype=np.float64) * (total / (rows.size * mean_weight))
         acc[:, cols] += g**2
         W[:, cols] -= _step(state.eta, acc, curvature, cols) * g
         t += 1
         last[cols] = t - 1  # the penalty of this step is still due: caught up next time
-    _catch_up(W, acc, curvature, last, np.arange(layout.k), t, nf, state.eta, penalty)
+    span = max(1, _CATCH_UP_BYTES // (8 * layout.n_dof))  # columns at a time: bounded arrays
+    for a in range(0, layout.k, span):
+        _catch_up(W, acc, curvature, last, np.arange(a, min(a + span, layout.k)), t, nf,
+                  state.eta, penalty)  # fmt: skip
     state = state._replace(
         n_steps=t,
         accumulator=acc,

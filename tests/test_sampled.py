@@ -292,3 +292,48 @@ def test_a_warm_started_sampled_fit_goes_on_where_it_stopped():
     # and from there one epoch and one more are two (the share's step carried on)
     twice = pickle.loads(pickle.dumps(batch)).set_params(max_iter=2, **kw).fit(X, y)
     np.testing.assert_array_equal(model.fit(X, y).coef_, twice.coef_)
+
+
+def test_a_minibatch_pulls_by_its_weight():
+    """Rows all labelled 0 and nearly weightless (1e-6) must leave the sampled fit about
+    where weight 0 does: each minibatch's gradient used to be its rows' weighted mean, so
+    with one-row batches such a row pulled as hard as one of unit weight (the share of test
+    rows predicted as class 0: 0.63 for weight 1e-6, 0.62 for 1, 0.02 for 0)."""
+    rng = np.random.default_rng(0)
+    K, d, n = 20, 8, 1500
+    W = rng.normal(size=(d, K)) * 1.5
+    X = rng.normal(size=(n, d))
+    y = np.argmax(X @ W + rng.gumbel(size=(n, K)), axis=1)
+    X_test = rng.normal(size=(2000, d))
+    noise = rng.normal(size=(1000, d))
+    X_all, y_all = np.vstack([X, noise]), np.r_[y, np.zeros(1000, dtype=int)]
+    share = {}
+    for weight in (0.0, 1e-6, 1.0):
+        clf = SoftmaxRegressionClassifier(
+            solver="sgd", n_sampled_classes=4, batch_size=1, max_iter=2, random_state=0
+        )
+        clf.fit(X_all, y_all, sample_weight=np.r_[np.ones(n), np.full(1000, weight)])
+        share[weight] = np.mean(clf.predict(X_test) == 0)
+    assert abs(share[1e-6] - share[0.0]) < 0.05
+    assert share[1.0] - share[1e-6] > 0.3
+
+
+def test_the_closing_penalty_catch_up_in_column_blocks_changes_nothing(monkeypatch):
+    """A pass ends by bringing every class's penalty up to date, in blocks of columns
+    (``_CATCH_UP_BYTES``) so that its step arrays stay small at many classes: blocks of 3
+    columns give the same coefficients, bit for bit, as one block."""
+    from softmax_sk import _sampled
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(300, 6)), rng.integers(0, 40, 300)
+    kw = {"n_sampled_classes": 5, "C": 0.5, "l1_ratio": 0.3, "random_state": 0}
+    models = []
+    for span in (None, 3):
+        if span is not None:
+            monkeypatch.setattr(_sampled, "_CATCH_UP_BYTES", 8 * 7 * span)  # 7 = n_dof
+        model = SoftmaxRegressionClassifier(**kw)
+        for rows in np.array_split(np.arange(300), 6):
+            model.partial_fit(X[rows], y[rows], classes=np.arange(40))
+        models.append(model)
+    np.testing.assert_array_equal(models[0].coef_, models[1].coef_)
+    assert np.count_nonzero(models[0].coef_) < models[0].coef_.size  # the L1 term acted
