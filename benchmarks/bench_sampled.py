@@ -53,9 +53,10 @@ def make_data(n, K, seed=0, separation=1.5):
 
 
 def epochs_of(model_kwargs, X, y, X_test, y_test, epochs, classes):
-    """Per-epoch times and test accuracies; an epoch is ``partial_fit`` over all the
-    training rows, one pass of the update ``fit`` runs (with ``C=1e4`` the penalty,
-    read per weight seen, hardly matters)."""
+    """Per-epoch times and test accuracies; an epoch is one ``partial_fit`` call over all
+    the training rows (with ``C=1e4`` the penalty, read per weight seen, hardly matters).
+    For the full softmax such a call moves ``_stochastic.CALL_STEPS`` steps' worth, less
+    than an epoch of ``fit(solver="sgd")`` (``benchmarks/results/notes.md``)."""
     model = SoftmaxRegressionClassifier(**model_kwargs)
     times, accs = [], []
     for _ in range(epochs):
