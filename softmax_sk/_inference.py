@@ -411,19 +411,23 @@ def infer(
 def _unsettled_message(step, se, names, size, checked):
     """Why Newton's steps from the fit did not settle at the likelihood's maximum."""
     feature = names[int(np.argmax(np.abs(step) / se)) % len(names)]
-    why = (
-        "The linear program that detects separation was skipped: with 2 x n_samples x "
-        f"(n_classes - 1) x n_params above {_MAX_LP_NONZEROS:,} nonzeros it is too large. "
-        if not checked
-        else ""
-    )
-    return (
+    head = (
         f"The maximum of the likelihood was not reached: {_MAX_NEWTON + 1} Newton steps from "
         f"the fitted coefficients still move them, the last by {size:.3g} standard errors "
-        f"(most along {feature!r}). Coefficients that keep growing are what (quasi-)complete "
-        f"separation does, where no maximum-likelihood estimate exists. {why}Look for a "
-        "feature that is (nearly) constant within some classes, or that alone tells a class "
-        "apart, and drop or merge it before asking for standard errors."
+        f"(most along {feature!r}). "
+    )
+    if checked:  # the program found no separation: a sample too small for Newton's model
+        return head + (
+            "No separation was found, so the likelihood is too far from quadratic here for "
+            "its standard errors to mean much (a small sample for the number of "
+            "parameters?): refit with a tighter tol, or with fewer features or more rows."
+        )
+    return head + (
+        "Coefficients that keep growing are what (quasi-)complete separation does, where no "
+        "maximum-likelihood estimate exists; the linear program that detects it was skipped "
+        f"(2 x n_samples x (n_classes - 1) x n_params above {_MAX_LP_NONZEROS:,} nonzeros). "
+        "Look for a feature that is (nearly) constant within some classes, or that alone "
+        "tells a class apart, and drop or merge it before asking for standard errors."
     )
 
 

@@ -18,9 +18,9 @@ work and memory are proportional to the candidates, not to the number of
 classes K; a pass (a ``partial_fit`` call) also copies the coefficients and the
 state and catches every class's penalty up once (in column blocks), O(K d).
 A minibatch's gradient (its rows' weighted mean) is scaled by its weight
-against the pass's mean row weight: the weighted objective's gradient in
-expectation, where the mean alone gave a batch of weight 1e-6 the pull of one
-of weight 1.
+against the mean row weight of the rows seen (over a stream's calls too): the
+weighted objective's gradient in expectation, where the mean alone gave a batch
+of weight 1e-6 the pull of one of weight 1.
 
 The optimizer is AdaGrad per coefficient, whose squared-gradient sum starts,
 in place of a constant, from a calibrated model's curvature: coefficient
@@ -161,10 +161,14 @@ def _pass(X, y_idx, weights, layout, w, state, penalty, batch_size, shuffle, n_s
     f = np.clip(counts / counts.sum(), low, 1.0 - low)
     curvature = _feature_squares(X, weights, layout), f * (1 - f)
     order = rng.permutation(n) if shuffle else np.arange(n)
-    # a minibatch's gradient is its rows' weighted mean times their weight against the
-    # pass's mean row weight: the weighted objective's gradient in expectation (the mean
-    # alone would give a batch of weight 1e-6 the pull of one of weight 1)
-    mean_weight = float(np.sum(weights, dtype=np.float64)) / n
+    # a minibatch's gradient is its rows' weighted mean times their weight against the mean
+    # row weight of all rows seen (this pass's alone where the state's counts carry no
+    # weight: a state of 0.6.1): the weighted objective's gradient in expectation (the
+    # weighted mean alone gave a batch of weight 1e-6 the pull of one of weight 1)
+    weight = float(np.sum(weights, dtype=np.float64))
+    known = state.sampled_weight > 0 or not state.class_counts.any()
+    seen = state.sampled_weight + weight if known else None
+    mean_weight = seen / counts.sum() if known else weight / n
     W = w.reshape(layout.n_dof, layout.k).copy()
     acc, last = state.accumulator.copy(), state.last_step.copy()
     t = state.n_steps
@@ -197,6 +201,7 @@ def _pass(X, y_idx, weights, layout, w, state, penalty, batch_size, shuffle, n_s
         last_step=last,
         class_counts=counts,
         rng=rng.bit_generator.state,
+        sampled_weight=seen if known else 0.0,
     )
     return W.ravel(), state
 

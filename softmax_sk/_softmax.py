@@ -72,9 +72,17 @@ def _logits(z, xp):
     """``z`` as an array of ``xp`` whose differences are exact: booleans and integers
     (whose subtraction fails or wraps around) as float64."""
     z = xp.asarray(z)
+    if xp is np:  # numpy 1.x has no isdtype
+        return z.astype(np.float64) if z.dtype.kind in "biu" else z
     if xp.isdtype(z.dtype, ("bool", "integral")):
         z = xp.astype(z, xp.float64)
     return z
+
+
+def _astype(x, dtype, xp):
+    """``x`` in ``dtype``: the array API's ``astype``, or the method (numpy 1.x has no
+    ``np.astype``)."""
+    return x.astype(dtype) if xp is np else xp.astype(x, dtype)
 
 
 def _shifted(z, axis, xp):
@@ -84,10 +92,8 @@ def _shifted(z, axis, xp):
     instead, so that no ``inf - inf`` appears; so is an empty one (a sum of no
     terms: its log is ``-inf``).
     """
-    if z.shape[axis] == 0:
-        shape = list(z.shape)
-        shape[axis] = 1
-        return z, xp.zeros(tuple(shape), dtype=z.dtype)
+    if 0 in z.shape:  # (any axis, any namespace and device: a sum of nothing is 0)
+        return z, xp.sum(z, axis=axis, keepdims=True)
     m = xp.max(z, axis=axis, keepdims=True)
     m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
     with np.errstate(over="ignore"):  # 1e308 - (-1e308) overflows to -inf: exp -> 0
@@ -301,8 +307,8 @@ def _scaled_logits(z, row_scale):
         return z
     xp = _namespace(z)
     with np.errstate(over="ignore", invalid="ignore"):
-        scaled = xp.astype(z, row_scale.dtype) * row_scale[:, None]
-        return xp.astype(xp.where(z == 0, xp.zeros_like(scaled), scaled), z.dtype)
+        scaled = _astype(z, row_scale.dtype, xp) * row_scale[:, None]
+        return _astype(xp.where(z == 0, xp.zeros_like(scaled), scaled), z.dtype, xp)
 
 
 def _scaled_softmax(z, row_scale, log=False):
@@ -317,9 +323,9 @@ def _scaled_softmax(z, row_scale, log=False):
     shifted, _ = _shifted(z, 1, xp)
     if row_scale is not None:  # <= 0 times a positive scale: 0 stays 0 even times inf
         with np.errstate(over="ignore", invalid="ignore"):
-            scaled = xp.astype(shifted, row_scale.dtype) * row_scale[:, None]
+            scaled = _astype(shifted, row_scale.dtype, xp) * row_scale[:, None]
             scaled = xp.where(shifted < 0, scaled, xp.zeros_like(scaled))
-            shifted = xp.astype(scaled, z.dtype)
+            shifted = _astype(scaled, z.dtype, xp)
     if log:
         return shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
     e = xp.exp(shifted)

@@ -208,6 +208,10 @@ class SGDState(NamedTuple):
         The stream's origin (``_centring``): the rows' mean of the last dense call of at
         least ``PRECONDITIONER_ROWS`` rows of positive weight that took the preconditioner
         again or found no origin.
+    sampled_weight : float
+        The sampled softmax's weight of the rows in ``class_counts`` (their mean row
+        weight scales its minibatches' steps, ``_sampled``); 0 in states of 0.6.1 and
+        before.
     """
 
     eta: float
@@ -226,6 +230,7 @@ class SGDState(NamedTuple):
     curvature_pool: object = None
     centred: bool = False
     origin: object = None
+    sampled_weight: float = 0.0
 
 
 class Anchor(NamedTuple):

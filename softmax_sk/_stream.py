@@ -187,6 +187,7 @@ def _warm_sampled(est, layout, x0, state, weight):
             accumulator=previous.accumulator.copy(),
             last_step=previous.last_step.copy(),
             class_counts=previous.class_counts.copy(),
+            sampled_weight=previous.sampled_weight,
         )
     if previous is not None:  # a stream's state knows the weight it has seen
         seen = previous.seen

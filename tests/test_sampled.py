@@ -298,7 +298,8 @@ def test_a_minibatch_pulls_by_its_weight():
     """Rows all labelled 0 and nearly weightless (1e-6) must leave the sampled fit about
     where weight 0 does: each minibatch's gradient used to be its rows' weighted mean, so
     with one-row batches such a row pulled as hard as one of unit weight (the share of test
-    rows predicted as class 0: 0.63 for weight 1e-6, 0.62 for 1, 0.02 for 0)."""
+    rows predicted as class 0: 0.63 for weight 1e-6, 0.62 for 1, 0.02 for 0), and in a
+    stream a call of them pulled as hard as a call of unit weight (0.70 for 1e-6 and 1)."""
     rng = np.random.default_rng(0)
     K, d, n = 20, 8, 1500
     W = rng.normal(size=(d, K)) * 1.5
@@ -315,6 +316,17 @@ def test_a_minibatch_pulls_by_its_weight():
         clf.fit(X_all, y_all, sample_weight=np.r_[np.ones(n), np.full(1000, weight)])
         share[weight] = np.mean(clf.predict(X_test) == 0)
     assert abs(share[1e-6] - share[0.0]) < 0.05
+    assert share[1.0] - share[1e-6] > 0.3
+    # a stream: the weight of a call of such rows counts against the rows seen before it
+    for weight in (1e-300, 1e-6, 1.0):  # (1e-300: a call must weigh something)
+        stream = SoftmaxRegressionClassifier(n_sampled_classes=4, random_state=0)
+        for _ in range(2):
+            stream.partial_fit(X, y, classes=np.arange(K))
+            stream.partial_fit(
+                noise, np.zeros(1000, dtype=int), sample_weight=np.full(1000, weight)
+            )
+        share[weight] = np.mean(stream.predict(X_test) == 0)
+    assert abs(share[1e-6] - share[1e-300]) < 0.05
     assert share[1.0] - share[1e-6] > 0.3
 
 

@@ -44,6 +44,15 @@ def test_empty_reductions_and_integer_or_boolean_logits_as_scipy():
         np.testing.assert_allclose(softmax(z), special.softmax(as_float, axis=-1))
         np.testing.assert_allclose(log_softmax(z), special.log_softmax(as_float, axis=-1))
         assert logsumexp(z).dtype == np.float64
+    # every axis at once, or a tuple of them; an empty array's sum on its own device
+    z = np.array([[1.0, 2.0], [3.0, 4.0]])
+    assert logsumexp(z, axis=None) == pytest.approx(special.logsumexp(z))
+    assert logsumexp(z, axis=(0, 1)) == pytest.approx(special.logsumexp(z))
+    assert logsumexp(np.empty((2, 0)), axis=None) == -np.inf
+    xps = pytest.importorskip("array_api_strict")
+    device = xps.Device("device1")
+    empty = logsumexp(xps.zeros((2, 0), device=device))
+    assert empty.device == device and empty.shape == (2,)
 
 
 @pytest.mark.parametrize("scale", [1e300, -1e300, 1e-300, 1e308])
