@@ -132,24 +132,23 @@ def fit_sgd(est, data, layout, penalty, x0, *, labels, scales, n_threads):
             sampler=est.sampler, max_iter=int(est.max_iter), verbose=int(est.verbose),
             stop_early=stop_early,
         )  # fmt: skip
-        _check_finite(result.x, data.X.dtype, est)
-        return result, state._replace(seen=seen)
-    result, state = _stochastic.fit(
-        data,
-        layout,
-        x0,
-        fresh_state(est, layout),
-        penalty=penalty,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        adaptive=est.learning_rate == "adaptive",
-        max_iter=int(est.max_iter),
-        tol=float(est.tol),
-        verbose=int(est.verbose),
-        n_threads=n_threads,
-        stop_early=stop_early,
-        target=est._target(),
-    )
+    else:
+        result, state = _stochastic.fit(
+            data,
+            layout,
+            x0,
+            fresh_state(est, layout),
+            penalty=penalty,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            adaptive=est.learning_rate == "adaptive",
+            max_iter=int(est.max_iter),
+            tol=float(est.tol),
+            verbose=int(est.verbose),
+            n_threads=n_threads,
+            stop_early=stop_early,
+            target=est._target(),
+        )
     _check_finite(result.x, data.X.dtype, est)
     return result, state._replace(seen=seen)
 
@@ -308,15 +307,15 @@ def partial_fit(est, X, y, classes, sample_weight, *, checks):
             n_sampled=int(est.n_sampled_classes), sampler=est.sampler,
         )  # fmt: skip
         _check_finite(w, X.dtype, est)
-        return all_classes, layout.unpack(w, X.dtype), state
-    incoming = w
-    w, state, value = _stochastic.one_pass(
-        data, layout, w, state, penalty=penalty, batch_size=batch_size,
-        shuffle=shuffle, n_threads=threads(est, X, layout),
-    )  # fmt: skip
-    _check_finite(w, X.dtype, est)
-    if np.count_nonzero(weights) >= DIVERGED_ROWS:
-        _warn_if_diverging(value, penalty, incoming, K, state.eta)
+    else:
+        incoming = w
+        w, state, value = _stochastic.one_pass(
+            data, layout, w, state, penalty=penalty, batch_size=batch_size,
+            shuffle=shuffle, n_threads=threads(est, X, layout),
+        )  # fmt: skip
+        _check_finite(w, X.dtype, est)  # before judging a diverged call's loss
+        if np.count_nonzero(weights) >= DIVERGED_ROWS:
+            _warn_if_diverging(value, penalty, incoming, K, state.eta)
     return all_classes, layout.unpack(w, X.dtype), state
 
 
